@@ -1,0 +1,257 @@
+"""keyguard.toml -> typed, validated :class:`Config`; every threshold and default lives here.
+
+The file is validated as a whole before any work starts: an unknown key, a value of the
+wrong type or malformed TOML is a :class:`ConfigError` naming the file, the dotted key and
+what was expected, because a typo must never silently disable a setting.
+
+Lookup order (see :func:`find_config`): ``--config PATH`` (must exist), then
+``./keyguard.toml``, then ``<user config dir>/keyguard/keyguard.toml``; with none, the
+built-in defaults apply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+from keyguard.errors import ConfigError
+
+CONFIG_NAME = "keyguard.toml"
+
+#: Sources `keyguard inventory` reads when neither --source nor `sources = [...]` says.
+DEFAULT_SOURCES = ("aws-secretsmanager", "aws-ssm", "aws-iam", "dotenv")
+
+DEFAULT_DOTENV_EXCLUDE = (
+    ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "env", "__pycache__", ".tox",
+    ".nox", ".mypy_cache", ".ruff_cache", ".pytest_cache", "site-packages", "dist", "build",
+    "vendor", "bower_components", ".terraform", ".direnv",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AwsConfig:
+    """Where the AWS sources look. Empty lists mean "the standard AWS defaults"."""
+
+    regions: tuple[str, ...] = ()  # default: AWS_REGION / profile region / us-east-1
+    profiles: tuple[str, ...] = ()  # named profiles; empty = default credential chain
+    assume_roles: tuple[str, ...] = ()  # role ARNs assumed from the base session
+    endpoint_url: str | None = None  # normally AWS_ENDPOINT_URL; for moto / LocalStack
+    max_workers: int = 8  # bounded pool for regions x profiles x per-item calls
+    max_attempts: int = 8  # botocore adaptive retry attempts on throttling
+
+
+@dataclass(frozen=True, slots=True)
+class SecretsManagerConfig:
+    """Settings of the ``aws-secretsmanager`` source."""
+
+    include_planned_deletion: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SsmConfig:
+    """Settings of the ``aws-ssm`` source."""
+
+    include_string: bool = False  # String/StringList parameters too, not only SecureString
+    path: str = "/"
+    tags: bool = True  # one ListTagsForResource call per parameter (SSM lists no tags)
+
+
+@dataclass(frozen=True, slots=True)
+class IamConfig:
+    """Settings of the ``aws-iam`` source."""
+
+    use_credential_report: bool = True
+    credential_report_max_age_hours: int = 4
+    policies: bool = True  # summarise each user's permissions as a scope
+
+
+@dataclass(frozen=True, slots=True)
+class KeyringEntry:
+    """One OS keyring item to inventory, by service and username."""
+
+    service: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyringConfig:
+    """Settings of the ``keyring`` source."""
+
+    entries: tuple[KeyringEntry, ...] = ()
+    enumerate: bool = True  # also list every Secret Service item (Linux) when possible
+    collection: str | None = None  # Secret Service collection path; default collection if unset
+
+
+@dataclass(frozen=True, slots=True)
+class DotenvConfig:
+    """Settings of the ``dotenv`` source."""
+
+    paths: tuple[str, ...] = (".",)
+    exclude: tuple[str, ...] = DEFAULT_DOTENV_EXCLUDE
+    patterns: tuple[str, ...] = (".env", ".env.*", "*.env")
+    max_file_bytes: int = 1_000_000
+    max_files: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class SourcesConfig:
+    """Per-source tables, ``[sources.<name>]`` in TOML."""
+
+    aws_secretsmanager: SecretsManagerConfig = field(default_factory=SecretsManagerConfig)
+    aws_ssm: SsmConfig = field(default_factory=SsmConfig)
+    aws_iam: IamConfig = field(default_factory=IamConfig)
+    keyring: KeyringConfig = field(default_factory=KeyringConfig)
+    dotenv: DotenvConfig = field(default_factory=DotenvConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelsConfig:
+    """How keyguard derives a key's environment and owner from tags and names."""
+
+    environment_tags: tuple[str, ...] = ("environment", "env", "stage")
+    owner_tags: tuple[str, ...] = ("owner", "team")
+    # environment -> regex searched (case-insensitively) in the key's name/location
+    environment_patterns: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "prod": r"(^|[/_.:-])(prod|production|prd)([/_.:-]|$)",
+            "staging": r"(^|[/_.:-])(staging|stage|stg)([/_.:-]|$)",
+            "dev": r"(^|[/_.:-])(dev|development|test|sandbox)([/_.:-]|$)",
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: Path | None = None  # the file it came from, None for built-in defaults
+    default_sources: tuple[str, ...] = DEFAULT_SOURCES
+    state: str | None = None  # state database path; default under the user data dir
+    aws: AwsConfig = field(default_factory=AwsConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
+
+
+T = TypeVar("T")
+
+
+def find_config(explicit: Path | None, cwd: Path, user_config_dir: Path) -> Path | None:
+    """Pick the config file: explicit path (must exist), ./keyguard.toml, then the user one."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: config file not found", "check the --config path")
+        return explicit
+    for candidate in (cwd / CONFIG_NAME, user_config_dir / CONFIG_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate a config file; None gives the built-in defaults."""
+    if path is None:
+        return Config()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: Mapping[str, Any], path: Path | None) -> Config:
+    """Validate a parsed TOML document into a Config."""
+    where = str(path) if path else "config"
+    built = _build(Config, raw, where, "")
+    return dataclasses.replace(built, path=path)
+
+
+def _build(cls: type[T], table: Mapping[str, Any], where: str, prefix: str) -> T:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        attr = key.replace("-", "_")
+        dotted = f"{prefix}{key}"
+        if attr not in fields or attr == "path":
+            choices = ", ".join(sorted(n.replace("_", "-") for n in fields if n != "path"))
+            raise ConfigError(f"{where}: unknown key {dotted!r}", f"expected one of: {choices}")
+        kwargs[attr] = _coerce(value, hints[attr], where, dotted)
+    return cls(**kwargs)
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is tuple:
+        item = _type_name(get_args(tp)[0])
+        return "a list of strings" if item == "a string" else f"a list of ({item})"
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    if origin is not None and issubclass(origin, Mapping):
+        return "a table of strings"
+    return {bool: "true/false", int: "an integer", str: "a string"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str, dotted: str) -> Any:
+    origin = get_origin(tp)
+    bad = ConfigError(f"{where}: {dotted!r} must be {_type_name(tp)}, got {type(value).__name__}"
+                      f" {_short(value)}")
+    if origin in (Union, types.UnionType):
+        for arg in get_args(tp):
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where, dotted)
+            except ConfigError:
+                continue
+        raise bad
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise bad
+        (item_tp, _ellipsis) = get_args(tp)
+        return tuple(_coerce(v, item_tp, where, f"{dotted}[{i}]") for i, v in enumerate(value))
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise bad
+        return dict(value)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            raise bad
+        return _build(tp, value, where, dotted + ".")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{where}: {dotted!r} must be a non-negative integer, got {_short(value)}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise bad  # pragma: no cover - every annotation above is handled
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def state_path(config: Config, override: Path | None, data_dir: Path) -> Path:
+    """The state database path: --state, then config ``state``, then the user data dir."""
+    if override is not None:
+        return override
+    if config.state:
+        return Path(os.path.expanduser(config.state))
+    return data_dir / "state.db"
