@@ -220,7 +220,9 @@ def inspect_value(value: Secret, fingerprinter: Fingerprinter, name: str | None 
     if text[:1] == "{":
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # NOTE: deeply nested input ("{"a":" x 5000) exhausts the JSON decoder's
+            # recursion limit; such a value is not a JSON secret, so carry on as text.
             parsed = None
         if isinstance(parsed, dict):
             matches = _from_fields(_flatten(parsed), fingerprinter)
