@@ -156,6 +156,7 @@ SECRET_NAME = re.compile(
 #: Names of the access-key-id half of an AWS credential pair (normalised: lowercase, alnum).
 _AWS_ID_NAMES = frozenset({"awsaccesskeyid", "accesskeyid", "accesskey", "awsaccesskey", "keyid"})
 _AWS_SECRET_NAMES = frozenset({"awssecretaccesskey", "secretaccesskey", "secretkey", "awssecretkey"})
+_AWS_ID_KINDS = frozenset({"aws-access-key", "aws-temporary-key"})
 #: Values that are obviously placeholders, not credentials.
 _PLACEHOLDER = re.compile(r"^(?:|changeme|change-me|xxx+|\*+|<.*>|\$\{.*\}|your[-_].*|todo|none|null|example.*|dummy|test|redacted)$", re.IGNORECASE)
 
@@ -294,21 +295,28 @@ def _from_fields(
     fields: Mapping[str, tuple[str, int]], fp: Fingerprinter, keep_unknown_named: bool = False
 ) -> list[SecretMatch]:
     matches: list[SecretMatch] = []
-    aws_ids = {n: v for n, v in fields.items() if _norm(n.rsplit(".", 1)[-1]) in _AWS_ID_NAMES}
-    aws_secret_names = [n for n in fields if _norm(n.rsplit(".", 1)[-1]) in _AWS_SECRET_NAMES]
+    # NOTE: a field joins an AWS pair only when its value has the AWS shape as well as an
+    # AWS-like name: Django's SECRET_KEY is not an AWS secret, and a non-id value in an
+    # "access_key" field must not be copied into key_id (it is reported, never a secret).
+    aws_ids = {n: v.strip() for n, (v, _line) in fields.items()
+               if _norm(_leaf(n)) in _AWS_ID_NAMES and _aws_id_kind(v.strip()) is not None}
+    aws_secret_names = [n for n, (v, _line) in fields.items()
+                        if _norm(_leaf(n)) in _AWS_SECRET_NAMES
+                        and (_aws_secret_shape(v.strip()) or _PLACEHOLDER.match(v.strip()))]
     paired_ids: set[str] = set()
     for secret_name in aws_secret_names:
         sval, sline = fields[secret_name]
         if _PLACEHOLDER.match(sval.strip()):
             continue
-        prefix = secret_name.rsplit(".", 1)[0] if "." in secret_name else ""
-        id_name = next((n for n in aws_ids if (n.rsplit(".", 1)[0] if "." in n else "") == prefix), None)
-        key_id = aws_ids[id_name][0].strip() if id_name else None
+        prefix = _parent(secret_name)
+        id_name = next((n for n in aws_ids if _parent(n) == prefix), None)
+        key_id = aws_ids[id_name] if id_name else None
         if id_name:
             paired_ids.add(id_name)
-        kind = "aws-temporary-key" if key_id and key_id.startswith("ASIA") else "aws-access-key"
-        matches.append(SecretMatch(Provider("aws"), Kind(kind), fp.fingerprint(Secret(sval)),
-                                   field=secret_name, key_id=key_id, line=sline or None))
+        kind = (_aws_id_kind(key_id) if key_id else None) or "aws-access-key"
+        matches.append(SecretMatch(Provider("aws"), Kind(kind),
+                                   fp.fingerprint(Secret(sval)), field=secret_name, key_id=key_id,
+                                   line=sline or None))
     for fname, (fval, fline) in fields.items():
         if fname in paired_ids or fname in aws_secret_names:
             continue
@@ -321,6 +329,24 @@ def _from_fields(
             matches.append(SecretMatch(UNKNOWN_PROVIDER, UNKNOWN_KIND, fp.fingerprint(Secret(fval)),
                                        field=fname, line=fline or None))
     return matches
+
+
+def _leaf(path: str) -> str:
+    return path.rsplit(".", 1)[-1]
+
+
+def _parent(path: str) -> str:
+    return path.rsplit(".", 1)[0] if "." in path else ""
+
+
+def _aws_id_kind(value: str) -> str | None:
+    """``aws-access-key`` or ``aws-temporary-key`` when ``value`` is an AWS access key id."""
+    fmt = classify_token(value)
+    return fmt.kind if fmt is not None and fmt.kind in _AWS_ID_KINDS else None
+
+
+def _aws_secret_shape(value: str) -> bool:
+    return any(f.kind == "aws-secret-key" and p.fullmatch(value) for f, p, _hint in _compiled())
 
 
 def _unknown(value: Secret, fp: Fingerprinter) -> SecretMatch:
