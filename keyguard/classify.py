@@ -157,6 +157,7 @@ SECRET_NAME = re.compile(
 _AWS_ID_NAMES = frozenset({"awsaccesskeyid", "accesskeyid", "accesskey", "awsaccesskey", "keyid"})
 _AWS_SECRET_NAMES = frozenset({"awssecretaccesskey", "secretaccesskey", "secretkey", "awssecretkey"})
 _AWS_ID_KINDS = frozenset({"aws-access-key", "aws-temporary-key"})
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 #: Values that are obviously placeholders, not credentials.
 _PLACEHOLDER = re.compile(r"^(?:|changeme|change-me|xxx+|\*+|<.*>|\$\{.*\}|your[-_].*|todo|none|null|example.*|dummy|test|redacted)$", re.IGNORECASE)
 
@@ -249,7 +250,10 @@ def scan_env_text(text: str, fingerprinter: Fingerprinter) -> Iterator[SecretMat
     placeholder; the latter are reported as provider ``unknown``.
     """
     fields: dict[str, tuple[str, int]] = {}
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    # NOTE: not str.splitlines(): it also breaks at \f, \x1c-\x1e, \x85, \u2028... which
+    # editors and grep don't count, so reported line numbers would drift. These are the
+    # breaks Python's universal-newline file reading recognises.
+    for lineno, raw in enumerate(_LINE_BREAK.split(text), start=1):
         parsed = parse_env_line(raw)
         if parsed is not None:
             fields[parsed[0]] = (parsed[1], lineno)
