@@ -282,17 +282,27 @@ def parse_env_line(raw: str) -> tuple[str, str] | None:
 
 
 def _flatten(obj: Mapping[str, object], prefix: str = "", depth: int = 0) -> dict[str, tuple[str, int]]:
-    """String leaves of a JSON object as ``{"a.b": (value, 0)}`` (bounded depth)."""
+    """String leaves of a JSON object as ``{"a.b": (value, 0)}`` (bounded depth).
+
+    Lists are walked too (``"keys[0].api_key"``), so a key inside an array of objects
+    keeps its own classification instead of hiding in an unknown whole.
+    """
     out: dict[str, tuple[str, int]] = {}
     if depth > 8:
         return out
     for key, val in obj.items():
-        path = f"{prefix}{key}"
-        if isinstance(val, str):
-            out[path] = (val, 0)
-        elif isinstance(val, dict):
-            out.update(_flatten(val, path + ".", depth + 1))
+        _leaves(val, f"{prefix}{key}", depth, out)
     return out
+
+
+def _leaves(val: object, path: str, depth: int, out: dict[str, tuple[str, int]]) -> None:
+    if isinstance(val, str):
+        out[path] = (val, 0)
+    elif isinstance(val, dict):
+        out.update(_flatten(val, path + ".", depth + 1))
+    elif isinstance(val, list) and depth < 8:
+        for i, item in enumerate(val):
+            _leaves(item, f"{path}[{i}]", depth + 1, out)
 
 
 def _from_fields(
