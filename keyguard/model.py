@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NewType
 
@@ -121,7 +122,7 @@ class KeyRecord:
     region: str | None = None
     environment: str | None = None
     owner: str | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
     status: KeyStatus = KeyStatus.UNKNOWN
     created: datetime | None = None
     last_rotated: datetime | None = None
@@ -131,11 +132,11 @@ class KeyRecord:
     last_accessed: datetime | None = None  # read from the store (not necessarily used)
     expires: datetime | None = None
     rotation: RotationSettings | None = None
-    scope: Scope = field(default_factory=Scope)
+    scope: Scope = dataclasses.field(default_factory=Scope)
     fingerprint: Fingerprint | None = None
     plaintext: bool = False  # stored unencrypted at rest (.env files)
     value_inspected: bool = False
-    provenance: Mapping[str, str] = field(default_factory=dict)
+    provenance: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def identity(self) -> str:
@@ -213,7 +214,7 @@ class Alert:
     subject: str
     message: str
     fingerprint: Fingerprint | None = None
-    evidence: Mapping[str, float | int | str] = field(default_factory=dict)
+    evidence: Mapping[str, float | int | str] = dataclasses.field(default_factory=dict)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
 
