@@ -200,8 +200,11 @@ class SecretMatch:
 
 @cache
 def _compiled() -> tuple[tuple[KeyFormat, re.Pattern[str], re.Pattern[str] | None], ...]:
+    # NOTE: re.ASCII: in str patterns \w and \d are Unicode-aware by default, so
+    # "AIza" + 35 Cyrillic letters would pass for a Google key. Every format is ASCII.
     return tuple(
-        (f, re.compile(f.pattern), re.compile(f.name_hint, re.IGNORECASE) if f.name_hint else None)
+        (f, re.compile(f.pattern, re.ASCII),
+         re.compile(f.name_hint, re.IGNORECASE) if f.name_hint else None)
         for f in FORMATS
     )
 
