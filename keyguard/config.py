@@ -177,14 +177,24 @@ def parse_config(raw: Mapping[str, Any], path: Path | None) -> Config:
 def _build(cls: type[T], table: Mapping[str, Any], where: str, prefix: str) -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    if cls is Config:
+        # NOTE: Config.path records where the file came from; it is not a setting. Nested
+        # tables may have a real ``path`` setting ([sources.aws-ssm] path = "/prod").
+        del fields["path"]
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
         attr = key.replace("-", "_")
         dotted = f"{prefix}{key}"
-        if attr not in fields or attr == "path":
-            choices = ", ".join(sorted(n.replace("_", "-") for n in fields if n != "path"))
+        if attr not in fields:
+            choices = ", ".join(sorted(n.replace("_", "-") for n in fields))
             raise ConfigError(f"{where}: unknown key {dotted!r}", f"expected one of: {choices}")
         kwargs[attr] = _coerce(value, hints[attr], where, dotted)
+    for name, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and name not in kwargs:
+            missing = f"{prefix}{name.replace('_', '-')}"
+            raise ConfigError(f"{where}: missing key {missing!r}",
+                              f"set it in {prefix.rstrip('.') or 'the file'}")
     return cls(**kwargs)
 
 
