@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -171,6 +172,12 @@ def parse_config(raw: Mapping[str, Any], path: Path | None) -> Config:
     """Validate a parsed TOML document into a Config."""
     where = str(path) if path else "config"
     built = _build(Config, raw, where, "")
+    for env, pattern in built.labels.environment_patterns.items():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{where}: 'labels.environment-patterns.{env}' must be a valid regular"
+                              f" expression, got {_short(pattern)} ({exc})") from None
     return dataclasses.replace(built, path=path)
 
 
