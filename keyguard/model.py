@@ -115,6 +115,10 @@ class KeyRecord:
     location: str
     name: str
     provider: Provider = UNKNOWN_PROVIDER
+    #: Stable position of this copy when ``location`` has a volatile part: a .env record's
+    #: location is ``file:line`` for people, its anchor is the file, so inserting a line
+    #: above a key does not make it look removed and re-added.
+    anchor: str | None = None
     kind: Kind = UNKNOWN_KIND
     field: str | None = None
     key_id: str | None = None
@@ -142,7 +146,7 @@ class KeyRecord:
     def identity(self) -> str:
         """Stable identity of this copy across runs: where it lives, not what it holds."""
         suffix = f"#{self.field}" if self.field else ""
-        return f"{self.source}:{self.location}{suffix}"
+        return f"{self.source}:{self.anchor or self.location}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)

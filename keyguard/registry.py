@@ -10,7 +10,6 @@ from __future__ import annotations
 import pkgutil
 from collections.abc import Iterable
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, TypeVar, cast
 
 from keyguard.errors import PluginError
@@ -50,6 +49,8 @@ class Registry(Generic[T]):
             raise PluginError(
                 f"unknown {self.noun} {name!r}", f"choose from: {', '.join(self.names())}"
             )
+        from importlib.metadata import EntryPoint  # noqa: PLC0415  (slow; not for --help)
+
         return cast("type[T]", EntryPoint(name, target, self.group).load())
 
     def _targets(self) -> dict[str, str]:
@@ -58,6 +59,8 @@ class Registry(Generic[T]):
 
 @cache
 def _targets(package: str, path: tuple[str, ...], group: str) -> dict[str, str]:
+    from importlib.metadata import entry_points  # noqa: PLC0415  (slow; not for --help)
+
     found = {
         m.name.replace("_", "-"): f"{package}.{m.name}:PLUGIN"
         for m in pkgutil.iter_modules(list(path))

@@ -191,6 +191,9 @@ def diff(
 ) -> list[KeyChange]:
     """What appeared, disappeared or changed since ``previous``.
 
+    When both runs fingerprinted a value and the fingerprints agree, a new
+    ``last_changed`` alone is not a change of the key (a .env file edited elsewhere).
+
     Only sources read in both runs are compared, and a source that failed in this run
     (partly or wholly) reports no removals: a key that could not be read is not gone.
     """
@@ -205,12 +208,13 @@ def diff(
             changes.append(KeyChange(ChangeType.ADDED, identity, rec))
             continue
         old_d, new_d = record_to_dict(old), record_to_dict(rec)
-        changed = tuple(
-            f for f in DIFF_FIELDS
-            if old_d.get(f) != new_d.get(f)
+        both_known = old.fingerprint is not None and rec.fingerprint is not None
+        ignored = {"last_changed"} if both_known and old.fingerprint == rec.fingerprint else set()
+        if not both_known:
             # a run without --inspect-values knows no fingerprint; that is not a change
-            and not (f == "fingerprint" and (old.fingerprint is None or rec.fingerprint is None))
-        )
+            ignored.add("fingerprint")
+        changed = tuple(f for f in DIFF_FIELDS
+                        if f not in ignored and old_d.get(f) != new_d.get(f))
         if changed:
             changes.append(KeyChange(ChangeType.CHANGED, identity, rec, changed))
     changes.extend(

@@ -1,0 +1,1 @@
+complete --command keyguard --no-files --arguments "(env _KEYGUARD_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) keyguard)" --condition "env _KEYGUARD_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) keyguard"

@@ -1,0 +1,78 @@
+"""Root Typer app: global options, one module per command group, and ``main()``.
+
+Import-light on purpose: ``keyguard --help`` and shell completion import typer and
+keyguard's own small modules only; boto3, keyring backends and duckdb load inside the
+commands that use them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from keyguard import __version__
+from keyguard.cli import demo as demo_cmd
+from keyguard.cli import inventory as inventory_cmd
+from keyguard.cli import plugins as plugins_cmd
+from keyguard.cli._shared import EXIT_CODES_HELP, AppState, setup_logging
+
+app = typer.Typer(
+    name="keyguard",
+    help=(
+        "API-key hygiene: inventory keys across secret stores (AWS Secrets Manager, SSM, "
+        "IAM, OS keyring, .env files), without ever printing a secret.\n\n"
+        "Start with `keyguard demo` (no cloud account needed), then `keyguard inventory`.\n\n"
+        + EXIT_CODES_HELP
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals could hold key material
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"keyguard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", metavar="PATH", envvar="KEYGUARD_CONFIG",
+                     help="Config file. Default: ./keyguard.toml, then "
+                          "$XDG_CONFIG_HOME/keyguard/keyguard.toml, else built-in defaults."),
+    ] = None,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True,
+                          help="More logging on stderr (-v info, -vv debug).")
+    ] = 0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only errors on stderr; no progress or summary.")
+    ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", envvar="NO_COLOR", help="Plain output without colour.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True,
+                           help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Global options; parsed before any command runs."""
+    ctx.obj = AppState(config_path=config, verbose=verbose, quiet=quiet, no_color=no_color)
+    setup_logging(verbose, quiet)
+
+
+app.command("inventory", rich_help_panel="Inventory")(inventory_cmd.inventory)
+app.command("demo", rich_help_panel="Getting started")(demo_cmd.demo)
+app.command("plugins", rich_help_panel="Getting started")(plugins_cmd.plugins)
+
+
+def main() -> None:
+    """Console-script entry point; ``prog_name`` keeps ``python -m keyguard`` consistent."""
+    app(prog_name="keyguard")

@@ -1,0 +1,245 @@
+"""What every command shares: exit codes, option aliases, error handling, output, progress.
+
+Only ``cli/`` touches argv, the environment, files and exit codes; this module is where
+those edges live. Heavy libraries are never imported here.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+
+import typer
+
+from keyguard.errors import KeyguardError, RotationStopped, SourceError, UsageError
+
+if TYPE_CHECKING:
+    from keyguard.config import Config
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes; documented in README and ``keyguard --help``."""
+
+    OK = 0
+    FINDINGS = 1  # findings/alerts at or above --fail-on
+    USAGE = 2  # usage, configuration or input error
+    PARTIAL = 3  # a source, region or file failed; the report lists what worked
+    ROTATION_STOPPED = 4  # rotation stopped mid-plan; resume needed
+
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 findings or alerts at or above the threshold; 2 usage, "
+    "configuration or input error; 3 partial result (a source, region or file failed; "
+    "the report names it); 4 rotation stopped mid-plan (resume needed)."
+)
+
+
+def exit_code_for(exc: KeyguardError) -> ExitCode:
+    """Map each branch of the error tree to exactly one exit code."""
+    if isinstance(exc, UsageError):
+        return ExitCode.USAGE
+    if isinstance(exc, SourceError):
+        return ExitCode.PARTIAL
+    if isinstance(exc, RotationStopped):
+        return ExitCode.ROTATION_STOPPED
+    return ExitCode.USAGE
+
+
+def err(message: str) -> None:
+    """One line to stderr."""
+    typer.echo(message, err=True)
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn a KeyguardError into one stderr line and its exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except KeyguardError as exc:
+            err(f"keyguard: error: {exc}")
+            raise typer.Exit(int(exit_code_for(exc))) from None
+        except KeyboardInterrupt:
+            err("keyguard: interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@dataclass
+class AppState:
+    """Global options, resolved lazily so ``--help`` never reads config or keyrings."""
+
+    config_path: Path | None = None
+    verbose: int = 0
+    quiet: bool = False
+    no_color: bool = False
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        """Load and validate the configuration once per run."""
+        if self._config is None:
+            from keyguard.config import find_config, load_config  # noqa: PLC0415
+
+            found = find_config(self.config_path, Path.cwd(), user_config_dir())
+            self._config = load_config(found)
+        return self._config
+
+    def set_config(self, config: Config) -> None:
+        """Use an in-memory config (``keyguard demo``)."""
+        self._config = config
+
+
+def user_config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/keyguard`` (or the platform's equivalent)."""
+    import platformdirs  # noqa: PLC0415
+
+    return Path(platformdirs.user_config_dir("keyguard", appauthor=False))
+
+
+def user_data_dir() -> Path:
+    """``$XDG_DATA_HOME/keyguard`` (or the platform's equivalent): state and key file."""
+    import platformdirs  # noqa: PLC0415
+
+    return Path(platformdirs.user_data_dir("keyguard", appauthor=False))
+
+
+def app_state(ctx: typer.Context) -> AppState:
+    """The AppState the root callback stored (a default one when run without it)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    """stderr logging: warnings by default, -v info, -vv debug, -q errors only.
+
+    ``KEYGUARD_LOG_LEVEL`` overrides (DEBUG, INFO...). Records never carry secret values.
+    """
+    level = logging.WARNING
+    if quiet:
+        level = logging.ERROR
+    elif verbose >= 2:
+        level = logging.DEBUG
+    elif verbose == 1:
+        level = logging.INFO
+    env_level = os.environ.get("KEYGUARD_LOG_LEVEL", "").upper()
+    if env_level in logging.getLevelNamesMapping():
+        level = logging.getLevelNamesMapping()[env_level]
+    logging.basicConfig(level=level, format="keyguard: %(levelname)s: %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
+    # botocore is chatty at DEBUG and logs request bodies; keep it at WARNING unless -vvv.
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
+
+
+def check_output_path(output: str) -> None:
+    """Fail before any work when ``--output`` cannot be written (``-`` is stdout)."""
+    if output == "-":
+        return
+    parent = Path(output).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"--output {output}: directory {parent} does not exist",
+                         "create it or choose another path")
+    if Path(output).is_dir():
+        raise UsageError(f"--output {output}: is a directory", "give a file path")
+
+
+def write_output(text: str, output: str) -> None:
+    """Write the report to stdout or atomically to a file (never a half-written report)."""
+    if output == "-":
+        typer.echo(text, nl=False)
+        return
+    path = Path(output).expanduser()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Progress:
+    """One self-overwriting status line on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self._shown = False
+
+    @classmethod
+    def for_terminal(cls, quiet: bool) -> Progress:
+        """Enabled when stderr is a TTY and --quiet is off."""
+        return cls(enabled=not quiet and sys.stderr.isatty())
+
+    def __call__(self, source: str, message: str) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            line = f"[{source}] {message}"[:120]
+            sys.stderr.write("\r\x1b[K" + line)
+            sys.stderr.flush()
+            self._shown = True
+
+    def done(self) -> None:
+        """Clear the status line."""
+        if self.enabled and self._shown:
+            with self._lock:
+                sys.stderr.write("\r\x1b[K")
+                sys.stderr.flush()
+
+
+def source_names_completion(incomplete: str) -> list[str]:
+    """Shell completion for --source: registered names, no plugin imported."""
+    from keyguard.sources import SOURCES  # noqa: PLC0415
+
+    return [n for n in SOURCES.names() if n.startswith(incomplete)]
+
+
+OutputOpt = Annotated[
+    str,
+    typer.Option("--output", "-o", metavar="FILE",
+                 help="Write the report to FILE ('-' = stdout). Written atomically."),
+]
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--source", "-s", metavar="NAME", autocompletion=source_names_completion,
+                 help="Source to read (repeatable). Default: `default_sources` in config, "
+                      "else aws-secretsmanager, aws-ssm, aws-iam, dotenv. "
+                      "`keyguard plugins` lists them."),
+]
+RegionOpt = Annotated[
+    list[str] | None,
+    typer.Option("--region", "-r", metavar="REGION",
+                 help="AWS region (repeatable). Default: [aws] regions in config, then "
+                      "AWS_REGION / the profile's region."),
+]
+InspectOpt = Annotated[
+    bool,
+    typer.Option("--inspect-values/--no-inspect-values",
+                 help="Also read secret values to classify and fingerprint them. Values are "
+                      "never printed or stored; needs read permission on the values."),
+]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option("--state", metavar="PATH",
+                 help="State database (default: $XDG_DATA_HOME/keyguard/state.db)."),
+]

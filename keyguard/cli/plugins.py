@@ -1,0 +1,57 @@
+"""``keyguard plugins``: every registered plugin and where it comes from."""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Annotated
+
+import typer
+
+from keyguard.cli._shared import OutputOpt, check_output_path, handle_errors, write_output
+from keyguard.registry import Registry
+
+
+class PluginsFormat(enum.StrEnum):
+    """Output formats of ``keyguard plugins``."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def _registries() -> dict[str, Registry[object]]:
+    from keyguard.report import REPORTERS  # noqa: PLC0415
+    from keyguard.sources import SOURCES  # noqa: PLC0415
+
+    return {"source": SOURCES, "format": REPORTERS}  # type: ignore[dict-item]
+
+
+@handle_errors
+def plugins(
+    output_format: Annotated[
+        PluginsFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = PluginsFormat.TABLE,
+    output: OutputOpt = "-",
+) -> None:
+    """List sources and output formats, built-in or added by other packages.
+
+    Third-party packages add plugins through the entry-point groups keyguard.sources and
+    keyguard.reporters; nothing is imported to list them.
+    """
+    check_output_path(output)
+    rows = [
+        {"type": kind, "name": name, "builtin": reg.builtin(name), "target": reg.target(name)}
+        for kind, reg in _registries().items()
+        for name in reg.names()
+    ]
+    if output_format is PluginsFormat.JSON:
+        text = json.dumps({"plugins": rows}, indent=2) + "\n"
+    else:
+        from tabulate import tabulate  # noqa: PLC0415
+
+        text = tabulate(
+            [(r["type"], r["name"], "built-in" if r["builtin"] else "entry point", r["target"])
+             for r in rows],
+            headers=("TYPE", "NAME", "ORIGIN", "TARGET"),
+        ) + "\n"
+    write_output(text, output)

@@ -1,0 +1,88 @@
+"""Human table (tabulate): ages in days, fingerprints shortened, failures listed after.
+
+Meant for a terminal: one row per key copy, then one line per store that could not be
+read with the hint to fix it. Secrets never appear (there are none in a Report).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from tabulate import tabulate
+
+from keyguard.model import KeyRecord
+from keyguard.report import Report, Reporter, age_days
+
+HEADERS = ("SOURCE", "NAME", "WHERE", "PROVIDER", "KIND", "ENV", "OWNER", "STATUS", "AGE", "USED",
+           "SCOPE", "FINGERPRINT")
+
+
+def _days(value: int | None) -> str:
+    return "-" if value is None else f"{value}d"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+def _name(rec: KeyRecord, width: int = 44) -> str:
+    return _clip(rec.name + (f"#{rec.field}" if rec.field and rec.field != rec.name else ""), width)
+
+
+def _where(rec: KeyRecord, width: int = 40) -> str:
+    """Region for cloud stores, file:line or keyring path otherwise (ARNs are too long)."""
+    if rec.region:
+        return rec.region
+    return "-" if rec.location.startswith("arn:") else _clip(rec.location, width)
+
+
+class TableReporter:
+    """Plain-text table for terminals."""
+
+    name: ClassVar[str] = "table"
+    machine: ClassVar[bool] = False
+
+    def render(self, report: Report) -> str:
+        """Keys (or changes, for --diff), then failures."""
+        parts: list[str] = []
+        if report.changes is not None:
+            parts.append(self._changes(report))
+        else:
+            rows = [
+                (
+                    r.source, _name(r), _where(r), r.provider, r.kind, r.environment or "-", r.owner or "-",
+                    r.status.value, _days(age_days(r.created or report.first_seen.get(r.identity),
+                                                   report.now)),
+                    _days(age_days(r.last_used, report.now)) if r.last_used else "never" if (
+                        "last_used" in r.provenance) else "-",
+                    ",".join(r.scope.labels) or "-",
+                    (r.fingerprint[:12] + "…") if r.fingerprint else "-",
+                )
+                for r in report.inventory.keys
+            ]
+            parts.append(tabulate(rows, headers=HEADERS, tablefmt="simple") if rows
+                         else "No keys found.")
+        if report.inventory.failures:
+            lines = ["", f"Could not read {len(report.inventory.failures)} part(s) of the stores:"]
+            for f in report.inventory.failures:
+                where = f"{f.source}[{f.scope}]" if f.scope else f.source
+                lines.append(f"  ! {where}: {f.message}" + (f" ({f.hint})" if f.hint else ""))
+            parts.append("\n".join(lines))
+        return "\n".join(parts) + "\n"
+
+    def _changes(self, report: Report) -> str:
+        assert report.changes is not None  # noqa: S101
+        since = report.previous_snapshot.isoformat(timespec="seconds") if (
+            report.previous_snapshot) else "never (no earlier snapshot)"
+        if not report.changes:
+            return f"No changes since the last snapshot ({since})."
+        rows = [
+            (c.change.value, c.record.source, _name(c.record), c.record.kind,
+             ",".join(c.fields) or "-")
+            for c in report.changes
+        ]
+        return f"Changes since the last snapshot ({since}):\n" + tabulate(
+            rows, headers=("CHANGE", "SOURCE", "NAME", "KIND", "FIELDS"), tablefmt="simple")
+
+
+PLUGIN: type[Reporter] = TableReporter
