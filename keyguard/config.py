@@ -12,7 +12,6 @@ built-in defaults apply.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import tomllib
 import types
@@ -270,5 +269,5 @@ def state_path(config: Config, override: Path | None, data_dir: Path) -> Path:
     if override is not None:
         return override
     if config.state:
-        return Path(os.path.expanduser(config.state))
+        return Path(config.state).expanduser()
     return data_dir / "state.db"

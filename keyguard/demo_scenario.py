@@ -14,13 +14,13 @@ from pathlib import Path
 
 from keyguard.fakes import fake_aws_pair, fake_key
 
-DEMO_SECRET = "prod/app/openai"
-NEW_SECRET = "prod/app/anthropic"
+DEMO_SECRET = "prod/app/openai"  # noqa: S105  (a secret name, not a value)
+NEW_SECRET = "prod/app/anthropic"  # noqa: S105
 
 
 def plant_demo_extras(endpoint: str, workdir: Path, *, rng: random.Random, region: str) -> str:
     """Write ``workdir/app/.env`` and matching store entries; returns a one-line description."""
-    import boto3  # noqa: PLC0415
+    import boto3
 
     sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=region)
     iam = boto3.client("iam", endpoint_url=endpoint, region_name=region)
@@ -54,7 +54,7 @@ def plant_demo_extras(endpoint: str, workdir: Path, *, rng: random.Random, regio
 
 def make_demo_changes(endpoint: str, *, rng: random.Random, region: str) -> str:
     """Rotate one secret, add one, delete one parameter; returns a one-line description."""
-    import boto3  # noqa: PLC0415
+    import boto3
 
     sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=region)
     ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=region)

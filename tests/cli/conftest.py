@@ -1,6 +1,6 @@
 """CLI test helpers: an isolated home (config, data, keyring backend) and a runner."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     home = tmp_path / "home"
     work = tmp_path / "work"
     work.mkdir()
@@ -36,4 +36,4 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
     monkeypatch.delenv("KEYGUARD_CONFIG", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.chdir(work)
-    yield Cli(home, work)
+    return Cli(home, work)

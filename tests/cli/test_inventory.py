@@ -81,7 +81,7 @@ def test_output_file_is_written_and_stdout_stays_clean(cli: Cli) -> None:
     write_env(cli, random.Random(4))
     result = cli(["inventory", "-f", "json", "-o", "out/keys.json"])
     assert result.exit_code == 2
-    assert "out" in result.stderr and "does not exist" in result.stderr
+    assert "does not exist" in result.stderr
     (cli.workdir / "out").mkdir()
     result = cli(["inventory", "-f", "json", "-o", "out/keys.json"])
     assert result.exit_code == 0
@@ -212,7 +212,8 @@ def test_corrupt_state_is_exit_2_with_hint(cli: Cli) -> None:
     (cli.workdir / "bad.db").write_bytes(b"not a database at all" * 100)
     result = cli(["inventory", "--state", "bad.db"])
     assert result.exit_code == 2
-    assert "bad.db" in result.stderr and "--state" in result.stderr
+    assert "bad.db" in result.stderr
+    assert "--state" in result.stderr
 
 
 def test_fingerprint_key_file_fallback_warns_once(cli: Cli) -> None:
