@@ -35,6 +35,7 @@ def run_inventory(
 
     Raises:
         PluginError: a name is unknown (checked for all names before any work starts).
+
     """
     classes = [(name, registry.load(name)) for name in names]  # fail fast on a bad name
     results: dict[str, tuple[list[KeyRecord], list[SourceFailure]]] = {}
@@ -74,7 +75,7 @@ def _collect_one(
         failures.append(SourceFailure(exc.source or name, exc.scope, exc.message, exc.hint))
     except KeyguardError as exc:
         failures.append(SourceFailure(name, "", exc.message, exc.hint))
-    except Exception as exc:  # noqa: BLE001  (one broken plugin must not sink the run)
+    except Exception as exc:
         # NOTE: only the exception type is reported: a third-party plugin's message could
         # carry a value. The traceback goes to the debug log for whoever runs -v.
         log.debug("source %s crashed", name, exc_info=True)

@@ -11,9 +11,9 @@ are API: stored baselines and state databases key on them, so add aliases, never
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NewType

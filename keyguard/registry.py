@@ -43,13 +43,14 @@ class Registry(Generic[T]):
 
         Raises:
             PluginError: the name is unknown (the message lists the valid names).
+
         """
         target = self._targets().get(name)
         if target is None:
             raise PluginError(
                 f"unknown {self.noun} {name!r}", f"choose from: {', '.join(self.names())}"
             )
-        from importlib.metadata import EntryPoint  # noqa: PLC0415  (slow; not for --help)
+        from importlib.metadata import EntryPoint
 
         return cast("type[T]", EntryPoint(name, target, self.group).load())
 
@@ -59,7 +60,7 @@ class Registry(Generic[T]):
 
 @cache
 def _targets(package: str, path: tuple[str, ...], group: str) -> dict[str, str]:
-    from importlib.metadata import entry_points  # noqa: PLC0415  (slow; not for --help)
+    from importlib.metadata import entry_points
 
     found = {
         m.name.replace("_", "-"): f"{package}.{m.name}:PLUGIN"

@@ -16,7 +16,7 @@ from keyguard import __version__
 from keyguard.cli import demo as demo_cmd
 from keyguard.cli import inventory as inventory_cmd
 from keyguard.cli import plugins as plugins_cmd
-from keyguard.cli._shared import EXIT_CODES_HELP, AppState, setup_logging
+from keyguard.cli._shared import EXIT_CODES_HELP, AppState, command_help, setup_logging
 
 app = typer.Typer(
     name="keyguard",
@@ -68,9 +68,11 @@ def root(
     setup_logging(verbose, quiet)
 
 
-app.command("inventory", rich_help_panel="Inventory")(inventory_cmd.inventory)
-app.command("demo", rich_help_panel="Getting started")(demo_cmd.demo)
-app.command("plugins", rich_help_panel="Getting started")(plugins_cmd.plugins)
+app.command("inventory", help=command_help(inventory_cmd.inventory))(inventory_cmd.inventory)
+app.command("demo", help=command_help(demo_cmd.demo))(demo_cmd.demo)
+app.command("plugins", help=command_help(plugins_cmd.plugins, exit_codes=False))(
+    plugins_cmd.plugins
+)
 
 
 def main() -> None:

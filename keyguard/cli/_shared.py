@@ -57,6 +57,21 @@ def exit_code_for(exc: KeyguardError) -> ExitCode:
     return ExitCode.USAGE
 
 
+def command_help(fn: Callable[..., object], exit_codes: bool = True) -> str:
+    """A command's ``--help`` text from its docstring.
+
+    Paragraphs starting with ``Examples:`` are kept verbatim (Click's no-rewrap marker), and
+    the exit-code table is appended so every command documents it.
+    """
+    import inspect
+
+    paragraphs = inspect.cleandoc(fn.__doc__ or "").split("\n\n")
+    out = ["\b\n" + p if p.startswith("Examples:") else p for p in paragraphs]
+    if exit_codes:
+        out.append(EXIT_CODES_HELP)
+    return "\n\n".join(out)
+
+
 def err(message: str) -> None:
     """One line to stderr."""
     typer.echo(message, err=True)
@@ -92,7 +107,7 @@ class AppState:
     def config(self) -> Config:
         """Load and validate the configuration once per run."""
         if self._config is None:
-            from keyguard.config import find_config, load_config  # noqa: PLC0415
+            from keyguard.config import find_config, load_config
 
             found = find_config(self.config_path, Path.cwd(), user_config_dir())
             self._config = load_config(found)
@@ -105,14 +120,14 @@ class AppState:
 
 def user_config_dir() -> Path:
     """``$XDG_CONFIG_HOME/keyguard`` (or the platform's equivalent)."""
-    import platformdirs  # noqa: PLC0415
+    import platformdirs
 
     return Path(platformdirs.user_config_dir("keyguard", appauthor=False))
 
 
 def user_data_dir() -> Path:
     """``$XDG_DATA_HOME/keyguard`` (or the platform's equivalent): state and key file."""
-    import platformdirs  # noqa: PLC0415
+    import platformdirs
 
     return Path(platformdirs.user_data_dir("keyguard", appauthor=False))
 
@@ -126,7 +141,7 @@ def app_state(ctx: typer.Context) -> AppState:
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
-    """stderr logging: warnings by default, -v info, -vv debug, -q errors only.
+    """Stderr logging: warnings by default, -v info, -vv debug, -q errors only.
 
     ``KEYGUARD_LOG_LEVEL`` overrides (DEBUG, INFO...). Records never carry secret values.
     """
@@ -209,7 +224,7 @@ class Progress:
 
 def source_names_completion(incomplete: str) -> list[str]:
     """Shell completion for --source: registered names, no plugin imported."""
-    from keyguard.sources import SOURCES  # noqa: PLC0415
+    from keyguard.sources import SOURCES
 
     return [n for n in SOURCES.names() if n.startswith(incomplete)]
 

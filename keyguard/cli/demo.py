@@ -67,17 +67,17 @@ def demo(
     inventories them with values inspected, lists what to look at, shows `inventory --diff`
     after a change, and cleans up. Needs the demo extra: pip install 'keyguard[demo]'.
     """
-    from keyguard.config import AwsConfig, Config, DotenvConfig, SourcesConfig  # noqa: PLC0415
-    from keyguard.fingerprint import Fingerprinter  # noqa: PLC0415
-    from keyguard.report import REPORTERS  # noqa: PLC0415
+    from keyguard.config import AwsConfig, Config, DotenvConfig, SourcesConfig
+    from keyguard.fingerprint import Fingerprinter
+    from keyguard.report import REPORTERS
 
     app = app_state(ctx)
     try:
-        from keyguard import demo_scenario, sandbox  # noqa: PLC0415
+        from keyguard import demo_scenario, sandbox
     except ImportError as exc:
         raise UsageError(f"keyguard demo needs {exc.name}",
                          "install it with: pip install 'keyguard[demo]'") from None
-    say = (lambda _msg: None) if app.quiet else err  # noqa: E731
+    say = (lambda _msg: None) if app.quiet else err
     started = time.monotonic()
     rng = random.Random(seed)  # noqa: S311  (fake data, not cryptography)
     now = datetime.now(UTC)
@@ -122,7 +122,7 @@ def demo(
 
 
 def _print_insights(result: Inventory, now: datetime) -> None:
-    from keyguard.insights import insights, provider_counts  # noqa: PLC0415
+    from keyguard.insights import insights, provider_counts
 
     err("\n4. What to look at:")
     counts = ", ".join(f"{p} {n}" for p, n in provider_counts(result))

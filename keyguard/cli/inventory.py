@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from keyguard.cli._shared import (
-    EXIT_CODES_HELP,
     ExitCode,
     InspectOpt,
     OutputOpt,
@@ -69,16 +68,14 @@ def inventory(
     `--diff` can show what changed.
 
     Examples:
-
       keyguard inventory --source aws-ssm --region eu-west-1
-
       keyguard inventory --inspect-values --format json -o keys.json
-
       keyguard inventory --diff
+
     """
-    from keyguard.config import state_path  # noqa: PLC0415
-    from keyguard.report import REPORTERS  # noqa: PLC0415
-    from keyguard.sources import SOURCES  # noqa: PLC0415
+    from keyguard.config import state_path
+    from keyguard.report import REPORTERS
+    from keyguard.sources import SOURCES
 
     app = app_state(ctx)
     config = app.config()
@@ -102,12 +99,9 @@ def inventory(
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
-inventory.__doc__ = (inventory.__doc__ or "") + "\n" + EXIT_CODES_HELP
-
-
 def make_fingerprinter(quiet: bool) -> Fingerprinter:
     """The installation's fingerprinter (key from the keyring, else a 0600 file)."""
-    from keyguard.fingerprint import Fingerprinter, load_key  # noqa: PLC0415
+    from keyguard.fingerprint import Fingerprinter, load_key
 
     def warn(message: str) -> None:
         if not quiet:
@@ -133,11 +127,11 @@ def run_and_record(
     The state database is opened before any source runs, so a bad ``--state`` is exit 2
     before work starts.
     """
-    from keyguard.inventory import run_inventory  # noqa: PLC0415
-    from keyguard.report import Report  # noqa: PLC0415
-    from keyguard.sources import SOURCES, SourceContext  # noqa: PLC0415
-    from keyguard.state import StateDB  # noqa: PLC0415
-    from keyguard.state import diff as diff_snapshots  # noqa: PLC0415
+    from keyguard.inventory import run_inventory
+    from keyguard.report import Report
+    from keyguard.sources import SOURCES, SourceContext
+    from keyguard.state import StateDB
+    from keyguard.state import diff as diff_snapshots
 
     now = datetime.now(UTC)
     with StateDB(state_file) as db:

@@ -20,8 +20,8 @@ class PluginsFormat(enum.StrEnum):
 
 
 def _registries() -> dict[str, Registry[object]]:
-    from keyguard.report import REPORTERS  # noqa: PLC0415
-    from keyguard.sources import SOURCES  # noqa: PLC0415
+    from keyguard.report import REPORTERS
+    from keyguard.sources import SOURCES
 
     return {"source": SOURCES, "format": REPORTERS}  # type: ignore[dict-item]
 
@@ -47,7 +47,7 @@ def plugins(
     if output_format is PluginsFormat.JSON:
         text = json.dumps({"plugins": rows}, indent=2) + "\n"
     else:
-        from tabulate import tabulate  # noqa: PLC0415
+        from tabulate import tabulate
 
         text = tabulate(
             [(r["type"], r["name"], "built-in" if r["builtin"] else "entry point", r["target"])
