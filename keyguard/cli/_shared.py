@@ -157,9 +157,10 @@ def setup_logging(verbose: int, quiet: bool) -> None:
         level = logging.getLevelNamesMapping()[env_level]
     logging.basicConfig(level=level, format="keyguard: %(levelname)s: %(name)s: %(message)s",
                         stream=sys.stderr, force=True)
-    # botocore is chatty at DEBUG and logs request bodies; keep it at WARNING unless -vvv.
-    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
+    # NOTE: botocore logs full response bodies at DEBUG, and a GetSecretValue response body
+    # *is* the secret. Third-party HTTP loggers are therefore capped at INFO whatever -v says.
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "hvac", "secretstorage"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose >= 3 else logging.WARNING)
 
 
 def check_output_path(output: str) -> None:
