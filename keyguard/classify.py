@@ -181,6 +181,7 @@ SECRET_NAME = re.compile(
 _AWS_ID_NAMES = frozenset({"awsaccesskeyid", "accesskeyid", "accesskey", "awsaccesskey", "keyid"})
 _AWS_SECRET_NAMES = frozenset({"awssecretaccesskey", "secretaccesskey", "secretkey", "awssecretkey"})
 _AWS_ID_KINDS = frozenset({"aws-access-key", "aws-temporary-key"})
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 #: Values that are obviously placeholders, not credentials.
 _PLACEHOLDER = re.compile(r"^(?:|changeme|change-me|xxx+|\*+|<.*>|\$\{.*\}|your[-_].*|todo|none|null|example.*|dummy|test|redacted)$", re.IGNORECASE)
@@ -365,11 +366,18 @@ def _from_fields(
         if fmt is not None and fmt.secret:
             matches.append(SecretMatch(Provider(fmt.provider), Kind(fmt.kind),
                                        fp.fingerprint(Secret(fval)), field=fname, line=fline or None))
-        elif (fmt is None and SECRET_NAME.search(fname) and not _PLACEHOLDER.match(fval.strip())
+        elif (fmt is None and _secret_name(fname) and not _PLACEHOLDER.match(fval.strip())
               and (keep_unknown_named or len(fval.strip()) >= 8)):
             matches.append(SecretMatch(UNKNOWN_PROVIDER, UNKNOWN_KIND, fp.fingerprint(Secret(fval)),
                                        field=fname, line=fline or None))
     return matches
+
+
+def _secret_name(name: str) -> bool:
+    """Whether a field name looks like a credential, in snake, kebab, dotted or camel case."""
+    # NOTE: SECRET_NAME needs a separator around the keyword; JSON secrets often use
+    # camelCase (clientSecret, SessionToken, dbPassword), so split those words first.
+    return SECRET_NAME.search(_CAMEL_BOUNDARY.sub("_", name)) is not None
 
 
 def _leaf(path: str) -> str:
