@@ -193,7 +193,7 @@ class KeyringSource:
             yield self._failure(item.item_path, f"keyring item {item.item_path} is locked", _HINT_LOCKED)
             return
         base = KeyRecord(
-            source=self.name, location=f"keyring:{info.where}", name=info.where, tags=info.tags,
+            source=self.name, location=info.where, name=info.where, tags=info.tags,
             created=info.created, last_changed=info.modified,
             provenance={"created": "secret-service:Item.Created",
                         "last_changed": "secret-service:Item.Modified"},
@@ -230,7 +230,7 @@ class KeyringSource:
                 continue
             value = Secret(raw)
             del raw
-            base = KeyRecord(source=self.name, location=f"keyring:{where}", name=where)
+            base = KeyRecord(source=self.name, location=where, name=where)
             yield from self._records(base, value if self._ctx.inspect_values else None, where)
 
     # -- shared -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_keyring: None) -> Cli:
     home = tmp_path / "home"
     work = tmp_path / "work"
     work.mkdir()
@@ -30,9 +30,9 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    # NOTE: the fail backend makes the fingerprint key fall back to a 0600 file, so CLI
-    # tests never touch a real keyring (keyring tests use a private gnome-keyring).
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    # NOTE: `no_keyring` selects the fail backend (python-keyring caches its backend per
+    # process, so an env var alone is not enough); the fingerprint key falls back to a 0600
+    # file and CLI tests never touch a real keyring.
     monkeypatch.delenv("KEYGUARD_CONFIG", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.chdir(work)

@@ -122,8 +122,8 @@ def test_configured_entries_are_classified_when_inspecting(
                                          enumerate=False, inspect=True))
     assert failures == []
     found = by_location(records)
-    assert sorted(found) == ["keyring:anthropic/admin", "keyring:openai/ci-bot"]
-    rec = found["keyring:openai/ci-bot"]
+    assert sorted(found) == ["anthropic/admin", "openai/ci-bot"]
+    rec = found["openai/ci-bot"]
     assert (rec.source, rec.name, rec.provider, rec.kind) == ("keyring", "openai/ci-bot", "openai", "openai-project")
     assert rec.value_inspected
     assert not rec.plaintext
@@ -133,7 +133,7 @@ def test_configured_entries_are_classified_when_inspecting(
     assert rec.provenance == {"created": "secret-service:Item.Created",
                               "last_changed": "secret-service:Item.Modified"}
     assert rec.tags == {"application": "Python keyring library"}
-    assert (found["keyring:anthropic/admin"].provider, found["keyring:anthropic/admin"].kind) == (
+    assert (found["anthropic/admin"].provider, found["anthropic/admin"].kind) == (
         "anthropic", "anthropic-admin")
     assert_no_leak([openai, admin], records, failures)
 
@@ -147,7 +147,7 @@ def test_without_inspect_records_are_listed_but_values_not_classified(
     assert failures == []
     assert len(records) == 1
     rec = records[0]
-    assert rec.location == "keyring:github/release-bot"
+    assert rec.location == "github/release-bot"
     assert not rec.value_inspected
     assert (rec.provider, rec.kind, rec.fingerprint) == ("unknown", "unknown", None)
     assert recent(rec.created)  # metadata still comes from the Secret Service
@@ -166,15 +166,15 @@ def test_enumeration_lists_every_item_once(secret_service: KeyringService, rng: 
     records, failures = collect(make_ctx([("openai", "svc")], inspect=True, progress=progress))
     assert failures == []
     locations = [r.location for r in records]
-    assert locations.count("keyring:openai/svc") == 1  # configured and enumerated: reported once
-    assert locations[0] == "keyring:openai/svc"  # configured entries first, then the listing
+    assert locations.count("openai/svc") == 1  # configured and enumerated: reported once
+    assert locations[0] == "openai/svc"  # configured entries first, then the listing
     assert sorted(locations[1:]) == locations[1:]
     kinds = {(r.location, r.field): r.kind for r in records}
     assert kinds == {
-        ("keyring:openai/svc", None): "openai-svcacct",
-        ("keyring:hf/me", None): "huggingface-user",
-        ("keyring:payments/prod", "openai_api_key"): "openai-project",
-        ("keyring:payments/prod", "stripe.secret"): "stripe-secret",
+        ("openai/svc", None): "openai-svcacct",
+        ("hf/me", None): "huggingface-user",
+        ("payments/prod", "openai_api_key"): "openai-project",
+        ("payments/prod", "stripe.secret"): "stripe-secret",
     }
     assert any("2 items" in m for m in progress.messages)
     assert_no_leak([configured, other, openai_in_json, stripe_in_json], records, failures)
@@ -187,7 +187,7 @@ def test_enumerate_false_reads_only_configured_entries(
     keyring.set_password("unwanted", "b", fake_key("groq-api", rng))
     records, failures = collect(make_ctx([("wanted", "a")], enumerate=False))
     assert failures == []
-    assert [r.location for r in records] == ["keyring:wanted/a"]
+    assert [r.location for r in records] == ["wanted/a"]
 
 
 def test_missing_configured_entry_is_a_failure_naming_it(
@@ -195,7 +195,7 @@ def test_missing_configured_entry_is_a_failure_naming_it(
 ) -> None:
     keyring.set_password("present", "user", fake_key("xai-api", rng))
     records, failures = collect(make_ctx([("absent", "nobody"), ("present", "user")], enumerate=False))
-    assert [r.location for r in records] == ["keyring:present/user"]
+    assert [r.location for r in records] == ["present/user"]
     assert len(failures) == 1
     failure = failures[0]
     assert (failure.source, failure.scope) == ("keyring", "absent/nobody")
@@ -216,7 +216,7 @@ def test_keyguards_own_fingerprint_key_is_never_reported(
     records, failures = collect(make_ctx([(KEYRING_SERVICE, KEYRING_USERNAME)], inspect=True,
                                          progress=progress))
     assert failures == []
-    assert [r.location for r in records] == ["keyring:pplx/me"]
+    assert [r.location for r in records] == ["pplx/me"]
     assert any("keyguard's own" in m for m in progress.messages)
     assert_no_leak([own, value], records, failures)
 
@@ -229,7 +229,7 @@ def test_item_without_service_is_named_by_label(secret_service: KeyringService, 
     assert failures == []
     assert len(records) == 1
     rec = records[0]
-    assert (rec.location, rec.name, rec.kind) == ("keyring:Deploy token", "Deploy token", "github-classic-pat")
+    assert (rec.location, rec.name, rec.kind) == ("Deploy token", "Deploy token", "github-classic-pat")
     assert rec.tags == {"app": "deployer"}
     assert_no_leak([value], records)
 
@@ -239,7 +239,7 @@ def test_binary_secret_is_listed_with_a_failure(secret_service: KeyringService) 
     with secret_service.connection() as conn:
         secretstorage.Collection(conn).create_item("blob", {"service": "blob", "username": "x"}, raw)
     records, failures = collect(make_ctx(inspect=True))
-    assert [(r.location, r.value_inspected) for r in records] == [("keyring:blob/x", False)]
+    assert [(r.location, r.value_inspected) for r in records] == [("blob/x", False)]
     assert len(failures) == 1
     assert "not UTF-8 text" in failures[0].message
     assert "binary-blob" not in repr(failures) + repr(records)
@@ -250,14 +250,14 @@ def test_empty_value_is_listed_as_inspected_without_fingerprint(secret_service: 
     records, failures = collect(make_ctx(inspect=True))
     assert failures == []
     assert [(r.location, r.value_inspected, r.fingerprint) for r in records] == [
-        ("keyring:empty/user", True, None)]
+        ("empty/user", True, None)]
 
 
 def test_collect_is_deterministic(secret_service: KeyringService, rng: random.Random) -> None:
     for name in ("zeta", "alpha", "mid"):
         keyring.set_password(name, "u", fake_key("npm-token", rng))
     first = collect(make_ctx(inspect=True))
-    assert [r.location for r in first[0]] == ["keyring:alpha/u", "keyring:mid/u", "keyring:zeta/u"]
+    assert [r.location for r in first[0]] == ["alpha/u", "mid/u", "zeta/u"]
     assert collect(make_ctx(inspect=True)) == first
 
 
@@ -354,7 +354,7 @@ def test_other_backends_read_configured_entries(monkeypatch: pytest.MonkeyPatch,
     records, failures = collect(make_ctx([("replicate", "me"), ("gone", "me")], inspect=True,
                                          progress=progress))
     assert [(r.location, r.kind, r.value_inspected) for r in records] == [
-        ("keyring:replicate/me", "replicate-api", True)]
+        ("replicate/me", "replicate-api", True)]
     assert records[0].fingerprint == FINGERPRINTER.fingerprint(Secret(value))
     assert [(f.scope, "not found" in f.message) for f in failures] == [("gone/me", True)]
     assert any("cannot list its items" in m for m in progress.messages)
@@ -368,7 +368,7 @@ def test_other_backends_without_inspect_report_unclassified(
     records, failures = collect(make_ctx([("s", "u")], inspect=False))
     assert failures == []
     assert [(r.location, r.kind, r.fingerprint, r.value_inspected) for r in records] == [
-        ("keyring:s/u", "unknown", None, False)]
+        ("s/u", "unknown", None, False)]
 
 
 @pytest.mark.parametrize(
