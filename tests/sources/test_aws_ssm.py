@@ -1,0 +1,115 @@
+"""aws-ssm against a real (moto) server: parameters, tags, expiry policies, values."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import boto3
+import pytest
+
+from keyguard.config import AwsConfig, SourcesConfig, SsmConfig
+from keyguard.model import KeyStatus
+from tests.fixtures.aws import REGIONS, AwsSandbox, collect, context, leaked_slices
+
+SOURCE = "aws-ssm"
+ACCOUNT = "123456789012"
+CLOCK_SLACK = timedelta(seconds=90)
+
+
+def _ssm(cfg: SsmConfig) -> SourcesConfig:
+    return SourcesConfig(aws_ssm=cfg)
+
+
+def test_lists_secure_strings_only_by_default(aws_sandbox: AwsSandbox, aws_env: str) -> None:
+    got = collect(SOURCE, context())
+    assert got.failures == []
+    by_name = {r.name: r for r in got.records}
+    secure = [p for p in aws_sandbox.summary.parameters if p.type == "SecureString"]
+    plain = [p for p in aws_sandbox.summary.parameters if p.type == "String"]
+    assert len(secure) > 80
+    assert plain
+    for param in secure:
+        assert by_name[param.name].region == param.region
+    assert not {p.name for p in plain} & set(by_name)
+    assert len(got.records) == len(by_name)  # one record per parameter
+
+
+def test_plaintext_parameters_with_include_string(aws_sandbox: AwsSandbox, aws_env: str) -> None:
+    by_name = {r.name: r for r in collect(SOURCE, context(sources=_ssm(SsmConfig(include_string=True)))).records}
+    for param in aws_sandbox.summary.parameters:
+        assert by_name[param.name].plaintext is (param.type == "String")
+        assert f"type={param.type}" in by_name[param.name].scope.details
+
+
+def test_metadata_tags_and_expiry(aws_sandbox: AwsSandbox, aws_env: str) -> None:
+    by_name = {r.name: r for r in collect(SOURCE, context()).records}
+    expiring = 0
+    for param in (p for p in aws_sandbox.summary.parameters if p.type == "SecureString"):
+        record = by_name[param.name]
+        assert record.created is None  # Parameter Store keeps no creation time
+        assert record.last_changed is not None
+        assert abs(record.last_changed - param.modified) < CLOCK_SLACK
+        assert record.status is KeyStatus.ACTIVE
+        assert record.account == ACCOUNT
+        assert record.location == f"arn:aws:ssm:{param.region}:{ACCOUNT}:parameter{param.name}"
+        assert dict(record.tags) == dict(param.tags)
+        assert record.provenance["tags"] == "ssm:ListTagsForResource"
+        assert record.rotation is not None
+        assert record.rotation.supported is False
+        assert f"tier={param.tier}" in record.scope.details
+        assert record.expires == param.expires
+        if param.expires is not None:
+            expiring += 1
+            assert record.provenance["expires"].startswith("ssm:DescribeParameters")
+            assert any(d.startswith("policy=NoChangeNotification(After=90")
+                       for d in record.scope.details)
+    assert expiring >= 10
+
+
+def test_tags_can_be_skipped(aws_sandbox: AwsSandbox, aws_env: str) -> None:
+    records = collect(SOURCE, context(sources=_ssm(SsmConfig(tags=False)))).records
+    seeded = {p.name for p in aws_sandbox.summary.parameters if p.type == "SecureString"}
+    assert seeded <= {r.name for r in records}
+    assert all(not r.tags and "tags" not in r.provenance for r in records)
+
+
+def test_path_filter(aws_sandbox: AwsSandbox, aws_env: str) -> None:
+    records = collect(SOURCE, context(sources=_ssm(SsmConfig(path="/prod")))).records
+    expected = {p.name for p in aws_sandbox.summary.parameters
+                if p.type == "SecureString" and p.name.startswith("/prod/")}
+    assert expected
+    assert {r.name for r in records if r.name in {p.name for p in aws_sandbox.summary.parameters}} == expected
+
+
+def test_inspect_values_classifies(aws_sandbox: AwsSandbox, aws_env: str) -> None:
+    got = collect(SOURCE, context(inspect_values=True, sources=_ssm(SsmConfig(include_string=True))))
+    assert got.failures == []
+    by_name = {r.name: r for r in got.records}
+    for param in aws_sandbox.summary.parameters:
+        record = by_name[param.name]
+        assert record.value_inspected is True
+        assert (record.kind,) == param.kinds, param.name
+        assert record.fingerprint is not None
+    texts = [repr(r) for r in got.records]
+    assert leaked_slices([v.reveal() for v in aws_sandbox.summary.values], texts) == []
+
+
+def test_parameter_without_leading_slash(aws_env: str, unique_prefix: str) -> None:
+    ssm = boto3.client("ssm", region_name="us-west-2")
+    ssm.put_parameter(Name=f"{unique_prefix}-plain-name", Value="x" * 30, Type="SecureString")
+    records = [r for r in collect(SOURCE, context(regions=("us-west-2",))).records
+               if r.name.startswith(unique_prefix)]
+    (record,) = records
+    assert record.location == f"arn:aws:ssm:us-west-2:{ACCOUNT}:parameter/{unique_prefix}-plain-name"
+
+
+@pytest.mark.parametrize("bogus", ["xx-bogus-9"])
+def test_failing_region_does_not_hide_the_others(aws_sandbox: AwsSandbox, aws_env: str, bogus: str) -> None:
+    got = collect(SOURCE, context(aws=AwsConfig(regions=(REGIONS[1], bogus), max_attempts=1)))
+    (failure,) = got.failures
+    assert failure.scope == bogus
+    assert SOURCE in failure.message
+    assert bogus in failure.message
+    seeded = {p.name for p in aws_sandbox.summary.parameters
+              if p.region == REGIONS[1] and p.type == "SecureString"}
+    assert seeded <= {r.name for r in got.records}
