@@ -99,13 +99,16 @@ def test_plain_exception_args_hide_the_value() -> None:
 def test_logging_a_secret_argument_hides_the_value() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
+    # Own level and no propagation: CLI tests reconfigure the root logger (basicConfig).
     log = logging.getLogger("keyguard.test_secret")
     log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
     log.propagate = False
     try:
         log.warning("value is %s / %r", Secret(VALUE), Secret(VALUE))
     finally:
         log.removeHandler(handler)
+        log.setLevel(logging.NOTSET)
     assert stream.getvalue() == f"value is {REDACTED} / {REDACTED}\n"
 
 
