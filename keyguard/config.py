@@ -249,8 +249,10 @@ def _coerce(value: Any, tp: Any, where: str, dotted: str) -> Any:
             raise bad
         return value
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{where}: {dotted!r} must be a non-negative integer, got {_short(value)}")
+        low = 1 if dotted.rsplit(".", 1)[-1].replace("-", "_").startswith("max_") else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            kind = "a positive" if low else "a non-negative"
+            raise ConfigError(f"{where}: {dotted!r} must be {kind} integer, got {_short(value)}")
         return value
     if tp is str:
         if not isinstance(value, str):

@@ -53,7 +53,7 @@ class Fingerprinter:
 
     def fingerprint(self, value: Secret) -> Fingerprint:
         """Fingerprint one secret value (surrounding whitespace is not part of it)."""
-        digest = hmac.new(self._key, value.reveal().strip().encode(), hashlib.sha256).digest()
+        digest = hmac.new(self._key, value.reveal().strip().encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
         return Fingerprint(PREFIX + digest[:DIGEST_BYTES].hex())
 
 

@@ -52,7 +52,16 @@ class Registry(Generic[T]):
             )
         from importlib.metadata import EntryPoint
 
-        return cast("type[T]", EntryPoint(name, target, self.group).load())
+        try:
+            return cast("type[T]", EntryPoint(name, target, self.group).load())
+        except (ImportError, AttributeError) as exc:
+            # NOTE: a missing optional dependency (keyguard[gcp]) lands here; name it.
+            missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
+            raise PluginError(
+                f"{self.noun} {name!r} cannot be loaded from {target}"
+                + (f": module {missing!r} is not installed" if missing else f": {exc}"),
+                "install the package that provides it, or choose another",
+            ) from None
 
     def _targets(self) -> dict[str, str]:
         return _targets(self._package, tuple(self._path), self.group)

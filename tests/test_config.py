@@ -193,7 +193,7 @@ def test_unreadable_path_is_a_config_error(tmp_path: Path) -> None:
 def test_parse_config_without_a_path_names_the_config() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"aws": {"max-workers": -3}}, None)
-    assert info.value.message == "config: 'aws.max-workers' must be a non-negative integer, got -3"
+    assert info.value.message == "config: 'aws.max-workers' must be a positive integer, got -3"
 
 
 # --- defaults ----------------------------------------------------------------------------
