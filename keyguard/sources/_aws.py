@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -115,6 +115,18 @@ class Unit:
         """Region and profile/role as shown in failures (``us-east-1``, ``profile dev/global``)."""
         where = GLOBAL if self.is_global else self.region
         return f"{self.account.label}/{where}" if self.account.label else where
+
+
+class TaggingClient(Protocol):
+    """The one Resource Groups Tagging API call keyguard makes.
+
+    NOTE: declared here because types-boto3 stubs for that service are not a dependency;
+    without them boto3's client would be untyped.
+    """
+
+    def get_resources(self, **kwargs: object) -> Mapping[str, object]:
+        """Call tag:GetResources (``ResourceTypeFilters``, ``PaginationToken``...)."""
+        ...
 
 
 class CallError(Generic[T]):
@@ -312,6 +324,13 @@ class AwsRunner:
             "iam", region_name=unit.region, endpoint_url=self.config.endpoint_url,
             config=self._boto_config))
 
+    def tagging(self, unit: Unit) -> TaggingClient:
+        """Return the unit's Resource Groups Tagging API client (tags of many resources per call)."""
+        s = unit.account.session
+        return self._client(unit, "resourcegroupstaggingapi", lambda: cast("TaggingClient", s.client(
+            "resourcegroupstaggingapi", region_name=unit.region, endpoint_url=self.config.endpoint_url,
+            config=self._boto_config)))
+
     # -- failures ----------------------------------------------------------------------------
 
     def failure(self, scope: str, exc: Exception) -> SourceFailure:
@@ -405,6 +424,7 @@ def permission(operation: str) -> str:
 _SERVICE_OF: Mapping[str, str] = {
     **dict.fromkeys(("ListSecrets", "DescribeSecret"), "secretsmanager"),
     **dict.fromkeys(("DescribeParameters", "ListTagsForResource", "GetParametersByPath"), "ssm"),
+    "GetResources": "tag",
     **dict.fromkeys(("GetAccountAuthorizationDetails", "ListUsers", "ListUserTags", "ListAccessKeys",
                      "GetAccessKeyLastUsed", "GenerateCredentialReport", "GetCredentialReport",
                      "ListServiceSpecificCredentials", "GetAccountSummary"), "iam"),

@@ -3,9 +3,14 @@
 ``DescribeParameters`` gives last-modified time, version, tier, KMS key and parameter
 policies (an ``Expiration`` policy becomes ``expires``) but no tags and no creation time:
 Parameter Store keeps only the latest modification, so ``created`` stays unknown rather
-than guessed. Tags cost one ``ListTagsForResource`` call per parameter (run concurrently;
-turn off with ``[sources.aws-ssm] tags = false``). Values are read only with
-``--inspect-values``, ten per ``GetParameters`` call with decryption.
+than guessed.
+
+Tags are not in DescribeParameters. For many parameters keyguard reads them for the whole
+region with the Resource Groups Tagging API (``tag:GetResources``, 100 per call); when
+that is denied, unsupported, or the path filter makes it wasteful, it falls back to one
+``ListTagsForResource`` call per parameter, run concurrently. ``[sources.aws-ssm] tags =
+false`` skips tags. Values are read only with ``--inspect-values``, ten per
+``GetParameters`` call with decryption.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from keyguard.model import KeyRecord, KeyStatus, RotationSettings, Scope, Source
 from keyguard.secret import Secret
 from keyguard.sources import Source, SourceContext
 from keyguard.sources._aws import (
+    AWS_ERRORS,
     AwsRunner,
     CallError,
     Item,
@@ -35,6 +41,9 @@ if TYPE_CHECKING:
 
 DESCRIBE_CALL = "ssm:DescribeParameters"
 TAGS_CALL = "ssm:ListTagsForResource"
+TAGGING_CALL = "tag:GetResources"
+#: Below this many parameters, per-parameter tag calls are as cheap as a region-wide scan.
+TAGGING_API_MIN = 25
 GET_BATCH = 10  # GetParameters' maximum number of names
 _PLAINTEXT_TYPES = frozenset({"String", "StringList"})
 
@@ -75,19 +84,26 @@ class AwsSsmSource:
         names = [p["Name"] for p in params]
 
         tags: dict[str, dict[str, str]] = {}
+        tags_call = TAGS_CALL
         if self._cfg.tags and names:
-            def list_tags(name: str) -> dict[str, str]:
-                got = client.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
-                return tag_map(got.get("TagList", []))
+            arns = {p["Name"]: p.get("ARN") or _arn(unit, p["Name"]) for p in params}
+            region_tags = self._region_tags(runner, unit) if self._use_tagging_api(len(names)) else None
+            if region_tags is not None:
+                tags = {name: region_tags.get(arn, {}) for name, arn in arns.items()}
+                tags_call = TAGGING_CALL
+            else:
+                def list_tags(name: str) -> dict[str, str]:
+                    got = client.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
+                    return tag_map(got.get("TagList", []))
 
-            errors: list[CallError[str]] = []
-            for name, outcome in zip(names, runner.map(list_tags, names), strict=True):
-                if isinstance(outcome, CallError):
-                    errors.append(outcome)
-                else:
-                    tags[name] = outcome
-            if errors:
-                yield runner.item_failures(unit.scope, "ListTagsForResource", errors, len(names))
+                errors: list[CallError[str]] = []
+                for name, outcome in zip(names, runner.map(list_tags, names), strict=True):
+                    if isinstance(outcome, CallError):
+                        errors.append(outcome)
+                    else:
+                        tags[name] = outcome
+                if errors:
+                    yield runner.item_failures(unit.scope, "ListTagsForResource", errors, len(names))
 
         values: dict[str, Secret] = {}
         if self._ctx.inspect_values and names:
@@ -97,7 +113,7 @@ class AwsSsmSource:
                                            value_errors, len(names))
 
         for p in params:
-            base = self._record(unit, p, tags.get(p["Name"]))
+            base = self._record(unit, p, tags.get(p["Name"]), tags_call)
             value = values.get(p["Name"])
             if value is None:
                 yield base
@@ -110,7 +126,45 @@ class AwsSsmSource:
                                           key_id=m.key_id, fingerprint=m.fingerprint,
                                           value_inspected=True)
 
-    def _record(self, unit: Unit, p: ParameterMetadataTypeDef, tags: Mapping[str, str] | None) -> KeyRecord:
+    def _use_tagging_api(self, count: int) -> bool:
+        """Tell whether one region-wide tag scan beats ``count`` per-parameter calls.
+
+        Not with a path filter: the scan would read every parameter of the region to tag
+        the few under the path.
+        """
+        return count >= TAGGING_API_MIN and self._cfg.path.strip() in ("", "/")
+
+    def _region_tags(self, runner: AwsRunner, unit: Unit) -> dict[str, dict[str, str]] | None:
+        """Return tags of every tagged parameter in the region by ARN, or None to fall back.
+
+        NOTE: a parameter that never had tags is absent from the answer, which means "no
+        tags". The Tagging API is eventually consistent: tags added in the last minutes
+        may be missing, which an inventory tolerates.
+        """
+        client = runner.tagging(unit)
+        found: dict[str, dict[str, str]] = {}
+        token = ""
+        try:
+            while True:
+                page = client.get_resources(ResourceTypeFilters=["ssm:parameter"],
+                                            ResourcesPerPage=100, PaginationToken=token)
+                mappings = page.get("ResourceTagMappingList")
+                for mapping in mappings if isinstance(mappings, list) else []:
+                    if isinstance(mapping, dict) and isinstance(mapping.get("ResourceARN"), str):
+                        raw = mapping.get("Tags")
+                        found[mapping["ResourceARN"]] = tag_map(
+                            [t for t in raw if isinstance(t, dict)] if isinstance(raw, list) else [])
+                next_token = page.get("PaginationToken")
+                if not isinstance(next_token, str) or not next_token:
+                    return found
+                token = next_token
+        except AWS_ERRORS as exc:
+            self._ctx.progress(self.name, f"{unit.scope}: tag:GetResources unavailable "
+                               f"({type(exc).__name__}); reading tags per parameter")
+            return None
+
+    def _record(self, unit: Unit, p: ParameterMetadataTypeDef, tags: Mapping[str, str] | None,
+                tags_call: str = TAGS_CALL) -> KeyRecord:
         """Build the metadata record of one parameter; ``created`` is unknown to Parameter Store."""
         name = p["Name"]
         ptype = str(p.get("Type", ""))
@@ -125,7 +179,7 @@ class AwsSsmSource:
         if expires is not None:
             provenance["expires"] = f"{DESCRIBE_CALL} (Expiration policy)"
         if tags is not None:
-            provenance["tags"] = TAGS_CALL
+            provenance["tags"] = tags_call
         details = [f"type={ptype}", f"tier={p.get('Tier', 'Standard')}",
                    f"version={p.get('Version', '?')}"]
         if p.get("KeyId"):

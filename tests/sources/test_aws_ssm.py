@@ -53,7 +53,7 @@ def test_metadata_tags_and_expiry(aws_sandbox: AwsSandbox, aws_env: str) -> None
         assert record.account == ACCOUNT
         assert record.location == f"arn:aws:ssm:{param.region}:{ACCOUNT}:parameter{param.name}"
         assert dict(record.tags) == dict(param.tags)
-        assert record.provenance["tags"] == "ssm:ListTagsForResource"
+        assert record.provenance["tags"] == "tag:GetResources"  # one scan per region
         assert record.rotation is not None
         assert record.rotation.supported is False
         assert f"tier={param.tier}" in record.scope.details
@@ -73,12 +73,18 @@ def test_tags_can_be_skipped(aws_sandbox: AwsSandbox, aws_env: str) -> None:
     assert all(not r.tags and "tags" not in r.provenance for r in records)
 
 
-def test_path_filter(aws_sandbox: AwsSandbox, aws_env: str) -> None:
+def test_path_filter_reads_tags_per_parameter(aws_sandbox: AwsSandbox, aws_env: str) -> None:
     records = collect(SOURCE, context(sources=_ssm(SsmConfig(path="/prod")))).records
-    expected = {p.name for p in aws_sandbox.summary.parameters
-                if p.type == "SecureString" and p.name.startswith("/prod/")}
+    seeded = {p.name: p for p in aws_sandbox.summary.parameters}
+    expected = {name for name, p in seeded.items()
+                if p.type == "SecureString" and name.startswith("/prod/")}
     assert expected
-    assert {r.name for r in records if r.name in {p.name for p in aws_sandbox.summary.parameters}} == expected
+    assert {r.name for r in records if r.name in seeded} == expected
+    for record in records:
+        if record.name in seeded:
+            # a path filter makes a region-wide tag scan wasteful: one call per parameter
+            assert record.provenance["tags"] == "ssm:ListTagsForResource"
+            assert dict(record.tags) == dict(seeded[record.name].tags)
 
 
 def test_inspect_values_classifies(aws_sandbox: AwsSandbox, aws_env: str) -> None:
