@@ -180,6 +180,9 @@ SECRET_NAME = re.compile(
 #: Names of the access-key-id half of an AWS credential pair (normalised: lowercase, alnum).
 _AWS_ID_NAMES = frozenset({"awsaccesskeyid", "accesskeyid", "accesskey", "awsaccesskey", "keyid"})
 _AWS_SECRET_NAMES = frozenset({"awssecretaccesskey", "secretaccesskey", "secretkey", "awssecretkey"})
+# Longest first, so "secretaccesskey" wins over "accesskey" and "awsaccesskeyid" over "keyid".
+_AWS_SECRET_SUFFIXES = tuple(sorted(_AWS_SECRET_NAMES, key=len, reverse=True))
+_AWS_ID_SUFFIXES = tuple(sorted(_AWS_ID_NAMES, key=len, reverse=True))
 _AWS_ID_KINDS = frozenset({"aws-access-key", "aws-temporary-key"})
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -340,18 +343,19 @@ def _from_fields(
     # NOTE: a field joins an AWS pair only when its value has the AWS shape as well as an
     # AWS-like name: Django's SECRET_KEY is not an AWS secret, and a non-id value in an
     # "access_key" field must not be copied into key_id (it is reported, never a secret).
+    roles = {n: role for n in fields if (role := _aws_role(n)) is not None}
     aws_ids = {n: v.strip() for n, (v, _line) in fields.items()
-               if _norm(_leaf(n)) in _AWS_ID_NAMES and _aws_id_kind(v.strip()) is not None}
+               if roles.get(n, ("", ""))[0] == "id" and _aws_id_kind(v.strip()) is not None}
     aws_secret_names = [n for n, (v, _line) in fields.items()
-                        if _norm(_leaf(n)) in _AWS_SECRET_NAMES
+                        if roles.get(n, ("", ""))[0] == "secret"
                         and (_aws_secret_shape(v.strip()) or _PLACEHOLDER.match(v.strip()))]
     paired_ids: set[str] = set()
     for secret_name in aws_secret_names:
         sval, sline = fields[secret_name]
         if _PLACEHOLDER.match(sval.strip()):
             continue
-        prefix = _parent(secret_name)
-        id_name = next((n for n in aws_ids if _parent(n) == prefix), None)
+        group = roles[secret_name][1]
+        id_name = next((n for n in aws_ids if roles[n][1] == group and n not in paired_ids), None)
         key_id = aws_ids[id_name] if id_name else None
         if id_name:
             paired_ids.add(id_name)
@@ -378,6 +382,20 @@ def _secret_name(name: str) -> bool:
     # NOTE: SECRET_NAME needs a separator around the keyword; JSON secrets often use
     # camelCase (clientSecret, SessionToken, dbPassword), so split those words first.
     return SECRET_NAME.search(_CAMEL_BOUNDARY.sub("_", name)) is not None
+
+
+def _aws_role(name: str) -> tuple[str, str] | None:
+    """("secret" | "id", group) for AWS credential field names, else None.
+
+    Matching is by suffix of the normalised leaf name, so ``PROD_AWS_SECRET_ACCESS_KEY``
+    pairs with ``PROD_AWS_ACCESS_KEY_ID`` (group "prod") and not with ``DEV_...``.
+    """
+    leaf = _norm(_leaf(name))
+    for role, names in (("secret", _AWS_SECRET_SUFFIXES), ("id", _AWS_ID_SUFFIXES)):
+        for suffix in names:
+            if leaf.endswith(suffix):
+                return role, f"{_parent(name)}/{leaf[: -len(suffix)].removesuffix('aws')}"
+    return None
 
 
 def _leaf(path: str) -> str:

@@ -758,3 +758,22 @@ def test_json_camel_case_secret_names_are_reported(name: str) -> None:
         ("unknown", "unknown", name, None),
         ("github", "github-classic-pat", "github", None),
     ]
+
+
+def test_prefixed_aws_pairs_join_by_prefix() -> None:
+    import random as _random
+
+    from keyguard.classify import scan_env_text
+    from keyguard.fakes import fake_aws_pair
+    from keyguard.fingerprint import Fingerprinter
+
+    rng = _random.Random(99)
+    prod_id, prod_secret = fake_aws_pair(rng)
+    dev_id, dev_secret = fake_aws_pair(rng)
+    text = (f"DEV_AWS_ACCESS_KEY_ID={dev_id}\nPROD_AWS_SECRET_ACCESS_KEY={prod_secret}\n"
+            f"PROD_AWS_ACCESS_KEY_ID={prod_id}\nDEV_AWS_SECRET_ACCESS_KEY={dev_secret}\n")
+    matches = {m.field: m for m in scan_env_text(text, Fingerprinter(b"k" * 32))}
+    assert set(matches) == {"PROD_AWS_SECRET_ACCESS_KEY", "DEV_AWS_SECRET_ACCESS_KEY"}
+    assert matches["PROD_AWS_SECRET_ACCESS_KEY"].key_id == prod_id
+    assert matches["DEV_AWS_SECRET_ACCESS_KEY"].key_id == dev_id
+    assert {m.kind for m in matches.values()} == {"aws-access-key"}
