@@ -48,8 +48,11 @@ def insights(inv: Inventory, now: datetime, limit: int = 3) -> list[Insight]:
         [k for k in keys if k.kind.endswith("-admin")])
     add("plaintext keys in .env files", [k for k in keys if k.plaintext])
     dup = duplicates(keys)
-    add("same secret stored in several places (fingerprint match)",
-        [recs[0] for recs in dup.values()])
+    if dup:
+        out.append(Insight(
+            "same secret stored in several places (fingerprint match)", len(dup),
+            tuple(" = ".join(_where(r) for r in recs[:3]) for recs in list(dup.values())[:limit]),
+        ))
     ids = copies_of_key_ids(keys)
     add("IAM keys with copies in secret stores (rotate them together)",
         [next((r for r in recs if r.source == "aws-iam"), recs[0]) for recs in ids.values()])

@@ -1,5 +1,8 @@
 """Human table (tabulate): ages in days, fingerprints shortened, failures listed after.
 
+AGE is days since the key was created; where the store keeps no creation date (SSM, .env
+files) it is days since the last change, else since keyguard first saw it.
+
 Meant for a terminal: one row per key copy, then one line per store that could not be
 read with the hint to fix it. Secrets never appear (there are none in a Report).
 """
@@ -51,8 +54,9 @@ class TableReporter:
             rows = [
                 (
                     r.source, _name(r), _where(r), r.provider, r.kind, r.environment or "-", r.owner or "-",
-                    r.status.value, _days(age_days(r.created or report.first_seen.get(r.identity),
-                                                   report.now)),
+                    r.status.value, _days(age_days(
+                        r.created or r.last_changed or report.first_seen.get(r.identity),
+                        report.now)),
                     _days(age_days(r.last_used, report.now)) if r.last_used else "never" if (
                         "last_used" in r.provenance) else "-",
                     ",".join(r.scope.labels) or "-",
