@@ -92,8 +92,8 @@ def run_baseline() -> int:
         ssm = session.client("ssm", region_name=region)
         pages = ssm.get_paginator("describe_parameters").paginate(
             ParameterFilters=[{"Key": "Type", "Option": "Equals", "Values": ["SecureString"]}])
-        for page in pages:
-            for param in page["Parameters"]:
+        for described in pages:
+            for param in described["Parameters"]:
                 ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=param["Name"])
                 items += 1
     iam = session.client("iam", region_name=REGIONS[0])

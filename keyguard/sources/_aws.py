@@ -395,11 +395,13 @@ def _explain_client_error(exc: ClientError, region: str) -> tuple[str, str]:
     code = str(error.get("Code", "Unknown"))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     op = exc.operation_name
-    if code in _DENIED:
-        return f"access denied calling {op} ({code})", f"grant {permission(op)}"
     if code in _BAD_CREDENTIALS:
-        return (f"{op}: the credentials were rejected ({code})",
-                f"{_CREDENTIAL_HINT}; in an opt-in region, enable {region!r} or remove it from [aws] regions")
+        opt_in = "" if op == "GetCallerIdentity" else \
+            f"; in an opt-in region, enable {region!r} or remove it from [aws] regions"
+        return f"{op}: the credentials were rejected ({code})", _CREDENTIAL_HINT + opt_in
+    # NOTE: some services (and moto) answer a bare 403 without an AccessDenied code.
+    if code in _DENIED or (status == 403 and code not in _EXPIRED):
+        return f"access denied calling {op} ({code})", f"grant {permission(op)}"
     if code in _EXPIRED:
         return f"{op}: the credentials have expired ({code})", "run `aws sso login` or refresh the session credentials"
     if code in _THROTTLED:
@@ -439,11 +441,6 @@ def is_unsupported(exc: Exception) -> bool:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in _UNSUPPORTED or status in (500, 501)
     return isinstance(exc, ResponseParserError)
-
-
-def is_denied(exc: Exception) -> bool:
-    """Tell whether the error is an authorisation failure (the principal lacks a permission)."""
-    return isinstance(exc, ClientError) and str(exc.response.get("Error", {}).get("Code", "")) in _DENIED
 
 
 def _is_credential_error(exc: Exception) -> bool:

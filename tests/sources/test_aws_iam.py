@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import boto3
+import pytest
 
 from keyguard.config import AwsConfig, IamConfig, SourcesConfig
 from keyguard.model import KeyRecord, KeyStatus
 from keyguard.sources._aws import Account, Unit
 from keyguard.sources.aws_iam import AwsIamSource, parse_credential_report
-from tests.fixtures.aws import REGIONS, AwsSandbox, collect, context, leaked_slices
+from tests.fixtures.aws import (
+    REGIONS,
+    AwsSandbox,
+    collect,
+    context,
+    enforced_auth,
+    leaked_slices,
+    limited_principal,
+)
 
 SOURCE = "aws-iam"
 ACCOUNT = "123456789012"
@@ -108,9 +118,7 @@ def test_credential_report_is_used_when_fresh(aws_sandbox: AwsSandbox, aws_env: 
 
 def test_stale_report_falls_back_and_says_so(aws_env: str) -> None:
     notes: list[str] = []
-    ctx = context()
-    ctx = type(ctx)(config=ctx.config, fingerprinter=ctx.fingerprinter, now=ctx.now,
-                    progress=lambda _source, message: notes.append(message))
+    ctx = dataclasses.replace(context(), progress=lambda _source, message: notes.append(message))
     got = collect(SOURCE, ctx)
     assert got.failures == []  # moto's missing ListServiceSpecificCredentials is not a failure
     assert any("no fresh credential report" in n for n in notes)
@@ -154,3 +162,24 @@ def test_bad_profile_fails_once_for_the_account(aws_env: str) -> None:
     (failure,) = got.failures
     assert failure.source == SOURCE
     assert "ghost" in failure.message
+
+
+def test_without_authorization_details_keys_still_come(
+        aws_sandbox: AwsSandbox, aws_env: str, unique_prefix: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    limited_principal(monkeypatch, f"{unique_prefix}-auditor", [
+        "sts:GetCallerIdentity", "iam:ListUsers", "iam:ListUserTags", "iam:ListAccessKeys",
+        "iam:GetAccessKeyLastUsed", "iam:GetAccountSummary", "iam:ListServiceSpecificCredentials"])
+    with enforced_auth(aws_env):
+        got = collect(SOURCE, context(aws=AwsConfig(regions=REGIONS, max_attempts=1)))
+    (failure,) = got.failures
+    assert "access denied calling GetAccountAuthorizationDetails" in failure.message
+    assert "key scopes are unknown" in failure.message
+    assert "iam:GetAccountAuthorizationDetails" in failure.hint
+    records = _seeded_records(aws_sandbox, got.records)
+    assert set(records) == {k.key_id for u in aws_sandbox.summary.users for k in u.keys}
+    tagged = [u for u in aws_sandbox.summary.users if u.keys and u.tags]
+    assert tagged
+    for user in tagged:  # tags came from ListUserTags instead
+        assert dict(records[user.keys[0].key_id].tags) == dict(user.tags)
+    assert all(r.scope.labels == () for r in records.values())

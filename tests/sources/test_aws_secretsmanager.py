@@ -23,7 +23,15 @@ from keyguard.config import AwsConfig, SecretsManagerConfig, SourcesConfig
 from keyguard.fakes import fake_key
 from keyguard.model import KeyStatus
 from keyguard.sources._aws import describe_error
-from tests.fixtures.aws import REGIONS, AwsSandbox, collect, context, leaked_slices
+from tests.fixtures.aws import (
+    REGIONS,
+    AwsSandbox,
+    collect,
+    context,
+    enforced_auth,
+    leaked_slices,
+    limited_principal,
+)
 
 SOURCE = "aws-secretsmanager"
 ACCOUNT = "123456789012"
@@ -250,3 +258,42 @@ def test_botocore_errors_map_to_hints() -> None:
         endpoint_url="https://user:hunter2pass@vpce.example:8443/"))
     assert "hunter2pass" not in endpoint.message
     assert "vpce.example:8443" in endpoint.message
+
+
+# -- moto enforcing IAM: real rejected credentials and real denials -----------------------------
+
+
+def test_rejected_credentials_fail_once_with_a_hint(aws_env: str) -> None:
+    with enforced_auth(aws_env):  # the sandbox's "testing" key is not a real IAM key
+        got = collect(SOURCE, context(aws=AwsConfig(regions=REGIONS, max_attempts=1)))
+    assert got.records == []
+    (failure,) = got.failures
+    assert "credentials were rejected (InvalidClientTokenId)" in failure.message
+    assert "aws sso login" in failure.hint
+
+
+def test_denied_batch_get_falls_back_to_get_secret_value(
+        aws_env: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    sm = boto3.client("secretsmanager", region_name="us-west-1")
+    token = fake_key("anthropic-api", random.Random(8))
+    sm.create_secret(Name=f"{unique_prefix}/anthropic", SecretString=token)
+    limited_principal(monkeypatch, f"{unique_prefix}-reader", [
+        "sts:GetCallerIdentity", "secretsmanager:ListSecrets", "secretsmanager:GetSecretValue"])
+    with enforced_auth(aws_env):
+        got = collect(SOURCE, context(inspect_values=True,
+                                      aws=AwsConfig(regions=("us-west-1",), max_attempts=1)))
+    assert got.failures == []
+    (record,) = [r for r in got.records if r.name.startswith(unique_prefix)]
+    assert record.kind == "anthropic-api"
+    assert record.value_inspected is True
+
+
+def test_denied_listing_names_the_permission(
+        aws_env: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    limited_principal(monkeypatch, f"{unique_prefix}-nobody", ["sts:GetCallerIdentity"])
+    with enforced_auth(aws_env):
+        got = collect(SOURCE, context(aws=AwsConfig(regions=("us-west-1",), max_attempts=1)))
+    (failure,) = got.failures
+    assert failure.scope == "us-west-1"
+    assert "access denied calling ListSecrets" in failure.message
+    assert failure.hint == "grant secretsmanager:ListSecrets"

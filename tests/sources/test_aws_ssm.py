@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import boto3
@@ -9,7 +10,15 @@ import pytest
 
 from keyguard.config import AwsConfig, SourcesConfig, SsmConfig
 from keyguard.model import KeyStatus
-from tests.fixtures.aws import REGIONS, AwsSandbox, collect, context, leaked_slices
+from tests.fixtures.aws import (
+    REGIONS,
+    AwsSandbox,
+    collect,
+    context,
+    enforced_auth,
+    leaked_slices,
+    limited_principal,
+)
 
 SOURCE = "aws-ssm"
 ACCOUNT = "123456789012"
@@ -119,3 +128,38 @@ def test_failing_region_does_not_hide_the_others(aws_sandbox: AwsSandbox, aws_en
     seeded = {p.name for p in aws_sandbox.summary.parameters
               if p.region == REGIONS[1] and p.type == "SecureString"}
     assert seeded <= {r.name for r in got.records}
+
+
+def test_tags_fall_back_per_parameter_when_the_tagging_api_is_denied(
+        aws_env: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    region = "ca-central-1"
+    ssm = boto3.client("ssm", region_name=region)
+    for i in range(26):  # enough for keyguard to prefer one region-wide tag scan
+        ssm.put_parameter(Name=f"/{unique_prefix}/p{i:02d}", Value=f"value-{i:02d}-xxxxxxxx",
+                          Type="SecureString", Tags=[{"Key": "owner", "Value": f"team-{i % 3}"}])
+    limited_principal(monkeypatch, f"{unique_prefix}-ssm", [
+        "sts:GetCallerIdentity", "ssm:DescribeParameters", "ssm:ListTagsForResource"])
+    notes: list[str] = []
+    ctx = dataclasses.replace(context(aws=AwsConfig(regions=(region,), max_attempts=1)),
+                              progress=lambda _source, message: notes.append(message))
+    with enforced_auth(aws_env):
+        got = collect(SOURCE, ctx)
+    assert got.failures == []
+    mine = [r for r in got.records if r.name.startswith(f"/{unique_prefix}/")]
+    assert len(mine) == 26
+    for record in mine:
+        assert record.provenance["tags"] == "ssm:ListTagsForResource"
+        assert record.tags == {"owner": f"team-{int(record.name[-2:]) % 3}"}
+    assert any("tag:GetResources unavailable" in n for n in notes)
+
+
+def test_denied_describe_names_the_permission(
+        aws_env: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    limited_principal(monkeypatch, f"{unique_prefix}-none", ["sts:GetCallerIdentity"])
+    with enforced_auth(aws_env):
+        got = collect(SOURCE, context(aws=AwsConfig(regions=REGIONS, max_attempts=1)))
+    assert got.records == []
+    assert [f.scope for f in got.failures] == list(REGIONS)  # one per region
+    for failure in got.failures:
+        assert "access denied calling DescribeParameters" in failure.message
+        assert failure.hint == "grant ssm:DescribeParameters"
