@@ -81,6 +81,7 @@ class _User:
     arn: str
     tags: dict[str, str]
     scope: Scope
+    via: str  # the call that listed the user, its tags and (when read) its policies
 
 
 @dataclass(slots=True)
@@ -187,7 +188,8 @@ class AwsIamSource:
         for raw in users_raw:
             tags = tag_map(_dicts(raw.get("Tags")))
             scope = _user_scope(raw, groups, managed) if self._cfg.policies else Scope()
-            out.append(_User(str(raw.get("UserName", "")), str(raw.get("Arn", "")), tags, scope))
+            out.append(_User(str(raw.get("UserName", "")), str(raw.get("Arn", "")), tags, scope,
+                             "iam:GetAccountAuthorizationDetails"))
         return out, None
 
     def _users_without_policies(self, runner: AwsRunner, client: IAMClient) -> list[_User]:
@@ -200,7 +202,8 @@ class AwsIamSource:
 
         users: list[_User] = []
         for (name, arn), tags in zip(plain, runner.map(tags_of, plain), strict=True):
-            users.append(_User(name, arn, {} if isinstance(tags, CallError) else tags, Scope()))
+            users.append(_User(name, arn, {} if isinstance(tags, CallError) else tags, Scope(),
+                               "iam:ListUserTags"))
         return users
 
     def _report(self, runner: AwsRunner, unit: Unit, client: IAMClient) -> dict[str, Mapping[str, str]] | None:
@@ -257,10 +260,11 @@ class AwsIamSource:
         owner, _env = labels_from_tags(user.tags, self._ctx.config.labels)
         provenance = {"created": "iam:ListAccessKeys", "status": "iam:ListAccessKeys",
                       "last_rotated": "iam:ListAccessKeys (an access key is rotated by replacing it)",
-                      "owner": "iam:ListUserTags" if owner else "iam user name",
-                      "scope": "iam:GetAccountAuthorizationDetails"}
+                      "owner": f"{user.via} (owner tag)" if owner else "IAM user name"}
+        if user.scope.labels or user.scope.details:
+            provenance["scope"] = user.via
         if user.tags:
-            provenance["tags"] = "iam:GetAccountAuthorizationDetails"
+            provenance["tags"] = user.via
         if used_source:
             provenance["last_used"] = used_source
         return KeyRecord(

@@ -195,7 +195,10 @@ class AwsSsmSource:
             account=unit.account.account_id,
             region=unit.region,
             tags=found,
-            status=KeyStatus.ACTIVE,
+            # An Expiration policy deletes the parameter; one still listed after its time
+            # is on its way out.
+            status=KeyStatus.EXPIRED if expires is not None and expires <= self._ctx.now
+            else KeyStatus.ACTIVE,
             last_changed=last_changed,
             expires=expires,
             rotation=RotationSettings(supported=False),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -163,3 +164,15 @@ def test_denied_describe_names_the_permission(
     for failure in got.failures:
         assert "access denied calling DescribeParameters" in failure.message
         assert failure.hint == "grant ssm:DescribeParameters"
+
+
+def test_parameter_past_its_expiration_is_expired(aws_env: str, unique_prefix: str) -> None:
+    ssm = boto3.client("ssm", region_name="us-west-2")
+    policy = [{"Type": "Expiration", "Version": "1.0",
+               "Attributes": {"Timestamp": "2024-01-02T03:04:05.000Z"}}]
+    ssm.put_parameter(Name=f"/{unique_prefix}/old", Value="v" * 20, Type="SecureString",
+                      Tier="Advanced", Policies=json.dumps(policy))
+    (record,) = [r for r in collect(SOURCE, context(regions=("us-west-2",))).records
+                 if r.name == f"/{unique_prefix}/old"]
+    assert record.status is KeyStatus.EXPIRED
+    assert record.expires == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
