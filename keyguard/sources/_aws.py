@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -160,7 +160,14 @@ class AwsRunner:
         # the unit's thread and up to `workers` item threads, hence the pool size.
         self._boto_config = BotoConfig(
             retries={"mode": "adaptive", "max_attempts": max(1, self.config.max_attempts)},
-            max_pool_connections=self.workers + 2,
+            max_pool_connections=self.workers + 2, connect_timeout=10,
+        )
+        # NOTE: botocore retries connection errors and 5xx like throttling, with backoff up
+        # to 20 s a try: against an unreachable endpoint or a region that does not exist,
+        # the patient client above would wait minutes. One cheap call per unit with this
+        # impatient client decides first whether the unit is reachable at all.
+        self._probe_config = BotoConfig(
+            retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=20,
         )
         self._clients: dict[tuple[int, str, str], object] = {}
         self._lock = threading.Lock()
@@ -168,8 +175,12 @@ class AwsRunner:
 
     # -- running ---------------------------------------------------------------------------
 
-    def run(self, work: Callable[[Unit], Iterable[Item]], *, per_region: bool = True) -> Iterator[Item]:
+    def run(self, work: Callable[[Unit], Iterable[Item]], *, per_region: bool = True,
+            probe: tuple[str, Callable[[Any], object]] | None = None) -> Iterator[Item]:
         """Run ``work`` for every (account, region) unit and yield what it yields.
+
+        ``probe`` is (service, call): one cheap call made with a fail-fast client before
+        ``work``, so an unreachable endpoint or a bogus region fails in seconds.
 
         With ``per_region=False`` each account gets one global unit (IAM). Results come in
         unit order, so output is deterministic; an AWS error inside a unit keeps the
@@ -186,7 +197,7 @@ class AwsRunner:
                 return
             with ThreadPoolExecutor(max_workers=min(len(units), self.workers),
                                     thread_name_prefix=f"{self.source}-unit") as pool:
-                futures = [(unit, pool.submit(self._drain, work, unit)) for unit in units]
+                futures = [(unit, pool.submit(self._drain, work, unit, probe)) for unit in units]
                 for unit, future in futures:
                     items = future.result()
                     # NOTE: progress is reported from the thread iterating collect(), never
@@ -197,9 +208,13 @@ class AwsRunner:
         finally:
             self._items.shutdown(wait=True, cancel_futures=True)
 
-    def _drain(self, work: Callable[[Unit], Iterable[Item]], unit: Unit) -> list[Item]:
+    def _drain(self, work: Callable[[Unit], Iterable[Item]], unit: Unit,
+               probe: tuple[str, Callable[[Any], object]] | None) -> list[Item]:
         out: list[Item] = []
         try:
+            if probe is not None:
+                service, call = probe
+                call(self.fast_client(unit, service))
             out.extend(work(unit))  # extend keeps what a generator yielded before it raised
         except AWS_ERRORS as exc:
             out.append(self.failure(unit.scope, exc))
@@ -291,7 +306,14 @@ class AwsRunner:
     def _make_sts(self, session: boto3.Session, region: str) -> STSClient:
         with self._lock:
             return session.client("sts", region_name=region, endpoint_url=self.config.endpoint_url,
-                                  config=self._boto_config)
+                                  config=self._probe_config)
+
+    def fast_client(self, unit: Unit, service: str) -> Any:
+        """A fail-fast client (two attempts, short timeouts) for reachability probes."""
+        with self._lock:
+            return unit.account.session.client(
+                service, region_name=unit.region,  # type: ignore[call-overload]
+                endpoint_url=self.config.endpoint_url, config=self._probe_config)
 
     def _client(self, unit: Unit, service: str, make: Callable[[], C]) -> C:
         key = (id(unit.account.session), service, unit.region)

@@ -125,7 +125,8 @@ class AwsIamSource:
     def collect(self) -> Iterator[KeyRecord | SourceFailure]:
         """Yield one record per access key or service credential, and per-account failures."""
         runner = AwsRunner(self.name, self._ctx)
-        yield from runner.run(lambda unit: self._account(runner, unit), per_region=False)
+        yield from runner.run(lambda unit: self._account(runner, unit), per_region=False,
+                              probe=("iam", lambda c: c.list_users(MaxItems=1)))
 
     # -- one account -------------------------------------------------------------------------
 

@@ -56,7 +56,8 @@ class AwsSecretsManagerSource:
     def collect(self) -> Iterator[KeyRecord | SourceFailure]:
         """Yield one record per secret (or per credential inside it) and per-region failures."""
         runner = AwsRunner(self.name, self._ctx)
-        yield from runner.run(lambda unit: self._region(runner, unit))
+        yield from runner.run(lambda unit: self._region(runner, unit),
+                              probe=("secretsmanager", lambda c: c.list_secrets(MaxResults=1)))
 
     def _region(self, runner: AwsRunner, unit: Unit) -> Iterator[Item]:
         client = runner.secretsmanager(unit)

@@ -61,7 +61,8 @@ class AwsSsmSource:
     def collect(self) -> Iterator[KeyRecord | SourceFailure]:
         """Yield one record per parameter (or per credential inside it) and per-region failures."""
         runner = AwsRunner(self.name, self._ctx)
-        yield from runner.run(lambda unit: self._region(runner, unit))
+        yield from runner.run(lambda unit: self._region(runner, unit),
+                              probe=("ssm", lambda c: c.describe_parameters(MaxResults=1)))
 
     def _filters(self) -> list[ParameterStringFilterTypeDef]:
         filters: list[ParameterStringFilterTypeDef] = []
