@@ -1,0 +1,51 @@
+"""`keyguard demo` runs the whole tour on its own sandbox, in a fresh process, and cleans up."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # NOTE: a subprocess, because moto's backends are per process and the test session
+    # already runs a seeded server; a fresh HOME proves the demo touches nothing of the user's.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"),
+               XDG_CONFIG_HOME=str(tmp_path / "config"), TMPDIR=str(tmp_path),
+               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    return subprocess.run([sys.executable, "-m", "keyguard", *args], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_demo_tour(tmp_path: Path) -> None:
+    result = run_demo(tmp_path, "demo")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out, err = result.stdout, result.stderr
+    for needle in ("aws-secretsmanager", "aws-ssm", "aws-iam", "dotenv", "openai-project",
+                   "anthropic-admin", "kg1:"):
+        assert needle in out
+    for step in ("1. Started a local AWS sandbox", "2. Seeded", "4. What to look at",
+                 "admin or root scope", "plaintext keys in .env files",
+                 "same secret stored in several places", "IAM keys with copies",
+                 "Demo finished in"):
+        assert step in err
+    assert "Changes since the last snapshot" in out
+    assert "prod/app/anthropic" in out
+    assert "Traceback" not in err
+    # nothing of the user's was created: no state, no fingerprint key file, no temp left over
+    assert not (tmp_path / "data").exists()
+    assert not list(tmp_path.glob("keyguard-demo-*"))
+
+
+def test_demo_json_is_a_valid_inventory(tmp_path: Path) -> None:
+    result = run_demo(tmp_path, "--quiet", "demo", "--format", "json", "--seed", "3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    first = result.stdout.split("\nChanges since")[0]
+    doc = json.loads(first)
+    assert doc["schema_version"] == 1
+    assert len(doc["keys"]) > 50
+    assert doc["errors"] == []
+    assert result.stderr == ""
