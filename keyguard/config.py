@@ -127,6 +127,25 @@ class LabelsConfig:
     )
 
 
+#: A TOML table whose keys are checked later by the code that owns them (rule settings,
+#: waivers): the policy engine validates them against the rule catalogue before any work.
+RawTable = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """``[policy]``: the gate's thresholds, per-rule settings and waivers.
+
+    ``rules`` and ``waivers`` are validated by :func:`keyguard.engine.load_policy` against
+    the rule catalogue (unknown rule ids and settings are errors there, before any work).
+    """
+
+    fail_on: str = "high"
+    fail_on_partial: bool = True  # a gate must not pass on partial coverage silently
+    rules: RawTable = field(default_factory=dict)
+    waivers: tuple[RawTable, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated configuration."""
@@ -137,6 +156,7 @@ class Config:
     aws: AwsConfig = field(default_factory=AwsConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
 
 T = TypeVar("T")
@@ -213,6 +233,8 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
     if dataclasses.is_dataclass(tp):
         return "a table"
+    if origin is dict and get_args(tp)[1] is Any:
+        return "a table"
     if origin is not None and issubclass(origin, Mapping):
         return "a table of strings"
     return {bool: "true/false", int: "an integer", str: "a string"}.get(tp, str(tp))
@@ -236,6 +258,10 @@ def _coerce(value: Any, tp: Any, where: str, dotted: str) -> Any:
             raise bad
         (item_tp, _ellipsis) = get_args(tp)
         return tuple(_coerce(v, item_tp, where, f"{dotted}[{i}]") for i, v in enumerate(value))
+    if origin is dict and get_args(tp)[1] is Any:  # RawTable: checked later by its owner
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
     if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise bad

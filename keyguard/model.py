@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -198,15 +199,30 @@ class KeyChange:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A policy violation about one key copy; rendered by every reporter."""
+    """A policy violation about one key copy (or about the policy itself); rendered by every reporter.
+
+    ``finding_id`` is the stable identity used by baselines, waivers and SARIF
+    ``partialFingerprints``: rule + what the key *is* (fingerprint, else public key id) +
+    where it lives, so a finding survives reordering and line shifts but a rotated value
+    at the same location is a new finding.
+    """
 
     rule_id: str
     severity: Severity
-    subject: str  # KeyRecord.identity or another stable subject
+    subject: str  # KeyRecord.identity, or e.g. "policy:waiver/3" for policy findings
     message: str
     fingerprint: Fingerprint | None = None
     location: str = ""
     remediation: str = ""
+    key: KeyRecord | None = None
+    evidence: Mapping[str, str | int | float | bool] = dataclasses.field(default_factory=dict)
+
+    @property
+    def finding_id(self) -> str:
+        """Stable id: ``<rule>:<sha256(rule|fingerprint-or-key-id|subject)[:20]>``."""
+        what = self.fingerprint or (self.key.key_id if self.key and self.key.key_id else "")
+        digest = hashlib.sha256(f"{self.rule_id}|{what}|{self.subject}".encode()).hexdigest()
+        return f"{self.rule_id}:{digest[:20]}"
 
 
 @dataclass(frozen=True, slots=True)
