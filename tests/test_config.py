@@ -1,3 +1,5 @@
+import datetime
+
 """Config loading: one tiny TOML file per case under tests/data/config/{valid,invalid}/.
 
 Each invalid file starts with ``# expect: <message>`` (the ConfigError message after
@@ -26,6 +28,7 @@ from keyguard.config import (
     KeyringConfig,
     KeyringEntry,
     LabelsConfig,
+    PolicyConfig,
     SecretsManagerConfig,
     SourcesConfig,
     SsmConfig,
@@ -76,6 +79,13 @@ VALID: dict[str, Config] = {
             environment_tags=("tier",),
             owner_tags=("squad",),
             environment_patterns={"prod": "-live$"},
+        ),
+        policy=PolicyConfig(
+            fail_on="medium", fail_on_partial=False,
+            rules={"rotation-max-age": {"max_age_days": 30}},
+            waivers=({"rule": "key-unused", "owner": "alice",
+                      "reason": "legacy batch job, decommissioned in Q1",
+                      "expires": datetime.date(2027, 3, 31)},),
         ),
     ),
     "underscores": Config(
