@@ -1,4 +1,3 @@
-import datetime
 
 """Config loading: one tiny TOML file per case under tests/data/config/{valid,invalid}/.
 
@@ -10,6 +9,7 @@ fails until it carries its expectation. Each valid file has an entry in ``VALID`
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import typing
 from pathlib import Path
 from typing import Any
