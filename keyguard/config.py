@@ -101,6 +101,29 @@ class DotenvConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class VaultConfig:
+    """Settings of the ``vault`` source (HashiCorp Vault / OpenBao KV v2).
+
+    Unset values fall back to the standard ``VAULT_*`` environment variables, as the
+    ``vault``/``bao`` CLIs do. Credentials are never written here: ``token`` and
+    ``secret_id`` only take references (``keyring:NAME``, ``env:VAR``), resolved by
+    :func:`keyguard.credentials.resolve`.
+    """
+
+    address: str | None = None  # default VAULT_ADDR
+    namespace: str | None = None  # default VAULT_NAMESPACE
+    mounts: tuple[str, ...] = ()  # KV v2 mounts; empty = every KV v2 mount the token can see
+    max_secrets: int = 10_000  # listing stops (with a failure) past this many secrets
+    max_workers: int = 8  # concurrent metadata reads
+    timeout: int = 10  # seconds per HTTP request; 0 = no limit
+    verify: bool | str | None = None  # TLS: true/false or a CA bundle path; default VAULT_CACERT
+    token: str | None = None  # reference ("keyring:NAME" / "env:VAR"); default VAULT_TOKEN
+    role_id: str | None = None  # AppRole role id (not a secret); default VAULT_ROLE_ID
+    secret_id: str | None = None  # AppRole secret id reference; default VAULT_SECRET_ID
+    approle_mount: str = "approle"
+
+
+@dataclass(frozen=True, slots=True)
 class SourcesConfig:
     """Per-source tables, ``[sources.<name>]`` in TOML."""
 
@@ -109,6 +132,7 @@ class SourcesConfig:
     aws_iam: IamConfig = field(default_factory=IamConfig)
     keyring: KeyringConfig = field(default_factory=KeyringConfig)
     dotenv: DotenvConfig = field(default_factory=DotenvConfig)
+    vault: VaultConfig = field(default_factory=VaultConfig)
 
 
 @dataclass(frozen=True, slots=True)
