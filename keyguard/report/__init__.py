@@ -10,13 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from keyguard.model import Inventory, KeyChange
+from keyguard.model import Finding, Inventory, KeyChange, Severity
 from keyguard.registry import Registry
+
+if TYPE_CHECKING:
+    from keyguard.policies import RuleMeta
 
 #: Version of the JSON report object; bump it (and ship a new schema) on breaking changes.
 SCHEMA_VERSION = 1
+#: Version of the ``keyguard check`` JSON object (schemas/check.schema.json).
+CHECK_SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,15 @@ class Report:
     first_seen: Mapping[str, datetime] = field(default_factory=dict)
     changes: tuple[KeyChange, ...] | None = None
     previous_snapshot: datetime | None = None
+    #: Set by ``keyguard check``: the findings that remain after waivers and baseline.
+    findings: tuple[Finding, ...] | None = None
+    #: The rule catalogue (id -> metadata) for SARIF ``rules[]``, help text and remediation.
+    rules: Mapping[str, RuleMeta] = field(default_factory=dict)
+    #: Findings a waiver or the baseline accepted: counted in summaries, not failures.
+    waived: tuple[Finding, ...] = ()
+    baselined: tuple[Finding, ...] = ()
+    #: The gate threshold (``--fail-on``); findings at or above it fail the run.
+    fail_on: Severity = Severity.HIGH
 
 
 class Reporter(Protocol):
