@@ -241,7 +241,17 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class UsageEvent:
-    """One normalised request (or bucket of requests) from a provider usage export."""
+    """One normalised request (or bucket of requests) from a provider usage export.
+
+    Every field is a flat scalar so a columnar store (DuckDB) ingests events as rows.
+    ``time`` is UTC; for aggregate exports (Anthropic/OpenAI usage reports) it is the bucket
+    start and ``bucket_end`` the exclusive end, and ``requests == 0`` means "count unknown"
+    (the export gives tokens, not requests). ``input_tokens`` includes cached and
+    cache-write tokens; ``cached_tokens`` is the cache-read part of it. ``source_ip`` is
+    always a parseable IP; a caller named by DNS or "AWS Internal" goes to ``source_host``.
+    The prompt itself is never stored, only ``prompt_fingerprint`` (a SimHash) and
+    ``prompt_chars``. See keyguard/usage/__init__.py for what each importer maps.
+    """
 
     time: datetime
     key_id: str
@@ -258,3 +268,13 @@ class UsageEvent:
     user_agent: str | None = None
     error_code: str | None = None
     prompt_fingerprint: str | None = None
+    prompt_chars: int | None = None
+    principal: str | None = None  # IAM ARN, gateway user, OpenAI user_id, Anthropic workspace
+    account: str | None = None  # AWS account id, OpenAI project_id, LiteLLM team_id
+    source_host: str | None = None  # non-IP caller ("lambda.amazonaws.com", "AWS Internal")
+    action: str | None = None  # CloudTrail eventName, LiteLLM call_type, Bedrock operation
+    service: str | None = None  # CloudTrail eventSource
+    event_id: str | None = None  # CloudTrail eventID / request id, unique within a format
+    bucket_end: datetime | None = None  # exclusive end of an aggregate bucket
+    cost_usd: float | None = None
+    origin: str | None = None  # "file:line" the event came from, for alert evidence
