@@ -124,6 +124,74 @@ class VaultConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderApiConfig:
+    """Settings shared by the sources that read a provider's admin HTTP API.
+
+    ``admin_key`` only takes a reference (``keyring:NAME`` or ``env:VAR``), resolved by
+    :func:`keyguard.credentials.resolve`; unset, each source reads its standard variable
+    (``ANTHROPIC_ADMIN_KEY``...). ``base_url`` unset means the provider's variable
+    (``ANTHROPIC_BASE_URL``...), then its public endpoint. Retries are bounded so a
+    throttled or broken API costs at most ``max_retries`` waits of ``max_retry_wait`` s.
+    """
+
+    admin_key: str | None = None
+    base_url: str | None = None
+    timeout: int = 20  # seconds per HTTP request
+    max_retries: int = 4  # extra attempts after a 429 or 5xx answer
+    max_retry_wait: int = 60  # seconds; a longer retry-after fails at once instead of waiting
+    page_size: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AnthropicConfig(ProviderApiConfig):
+    """Settings of the ``anthropic`` source (Admin API key list)."""
+
+    page_size: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIConfig(ProviderApiConfig):
+    """Settings of the ``openai`` source (admin keys, project keys, service accounts)."""
+
+    projects: tuple[str, ...] = ()  # project ids; empty = every non-archived project
+    include_archived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LiteLLMConfig(ProviderApiConfig):
+    """Settings of the ``litellm`` source (proxy virtual keys); ``admin_key`` is the master key."""
+
+
+@dataclass(frozen=True, slots=True)
+class GcpSecretManagerConfig:
+    """Settings of the ``gcp-secretmanager`` source.
+
+    ``access_token`` (a reference) replaces Application Default Credentials, e.g. the output
+    of ``gcloud auth print-access-token`` injected by CI; ``endpoint`` targets a private or
+    regional endpoint (``https://secretmanager.europe-west1.rep.googleapis.com``).
+    """
+
+    projects: tuple[str, ...] = ()  # default: GOOGLE_CLOUD_PROJECT
+    endpoint: str | None = None
+    access_token: str | None = None
+    timeout: int = 30
+    page_size: int = 250
+
+
+@dataclass(frozen=True, slots=True)
+class AzureKeyVaultConfig:
+    """Settings of the ``azure-keyvault`` source.
+
+    ``access_token`` (a reference) replaces ``DefaultAzureCredential`` with a fixed bearer
+    token (``az account get-access-token --resource https://vault.azure.net``).
+    """
+
+    vaults: tuple[str, ...] = ()  # vault URLs, https://NAME.vault.azure.net
+    access_token: str | None = None
+    timeout: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class SourcesConfig:
     """Per-source tables, ``[sources.<name>]`` in TOML."""
 
@@ -133,6 +201,11 @@ class SourcesConfig:
     keyring: KeyringConfig = field(default_factory=KeyringConfig)
     dotenv: DotenvConfig = field(default_factory=DotenvConfig)
     vault: VaultConfig = field(default_factory=VaultConfig)
+    anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
+    openai: OpenAIConfig = field(default_factory=OpenAIConfig)
+    litellm: LiteLLMConfig = field(default_factory=LiteLLMConfig)
+    gcp_secretmanager: GcpSecretManagerConfig = field(default_factory=GcpSecretManagerConfig)
+    azure_keyvault: AzureKeyVaultConfig = field(default_factory=AzureKeyVaultConfig)
 
 
 @dataclass(frozen=True, slots=True)
