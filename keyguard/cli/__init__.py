@@ -17,6 +17,7 @@ from keyguard.cli import demo as demo_cmd
 from keyguard.cli import inventory as inventory_cmd
 from keyguard.cli import plugins as plugins_cmd
 from keyguard.cli._shared import EXIT_CODES_HELP, AppState, command_help, setup_logging
+from keyguard.cli.auth import auth_app
 
 app = typer.Typer(
     name="keyguard",
@@ -73,6 +74,8 @@ app.command("demo", help=command_help(demo_cmd.demo))(demo_cmd.demo)
 app.command("plugins", help=command_help(plugins_cmd.plugins, exit_codes=False))(
     plugins_cmd.plugins
 )
+app.add_typer(auth_app, name="auth", help="Keep keyguard's own credentials (admin keys, webhook "
+              "URLs) in the OS keyring; config refers to them as keyring:NAME.")
 
 
 def main() -> None:
