@@ -243,6 +243,51 @@ class PolicyConfig:
     waivers: tuple[RawTable, ...] = ()
 
 
+#: How the ``generic`` usage importer reads a timestamp column.
+USAGE_TIME_FORMATS = ("auto", "iso", "unix", "unix-ms")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageGenericConfig:
+    """Column mapping of the ``generic`` usage importer, ``[usage.generic]`` in TOML.
+
+    Each value names a CSV column or a JSON field (dotted paths such as ``meta.ip`` reach
+    into nested JSON objects). ``time`` and ``key`` are required in every row; an unset
+    optional column is simply not read. ``time_format`` is one of ``USAGE_TIME_FORMATS``
+    ("auto" reads ISO-8601 strings and unix seconds).
+    """
+
+    time: str = "time"
+    key: str = "key_id"
+    key_alias: str | None = None
+    ip: str | None = None
+    region: str | None = None
+    model: str | None = None
+    input_tokens: str | None = None
+    output_tokens: str | None = None
+    cached_tokens: str | None = None
+    requests: str | None = None
+    user_agent: str | None = None
+    error_code: str | None = None
+    principal: str | None = None
+    event_id: str | None = None
+    time_format: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageConfig:
+    """Usage-log import settings, ``[usage]`` in TOML.
+
+    The limits keep memory bounded on hostile or broken input: a line or JSON record
+    larger than ``max_record_bytes`` becomes one error row instead of being buffered.
+    """
+
+    max_record_bytes: int = 32 * 1024 * 1024
+    max_error_samples: int = 20
+    geo: bool = True  # resolve source_ip to a country with the offline iptocc table
+    generic: UsageGenericConfig = field(default_factory=UsageGenericConfig)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated configuration."""
@@ -254,6 +299,7 @@ class Config:
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     labels: LabelsConfig = field(default_factory=LabelsConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    usage: UsageConfig = field(default_factory=UsageConfig)
 
 
 T = TypeVar("T")
@@ -294,6 +340,10 @@ def parse_config(raw: Mapping[str, Any], path: Path | None) -> Config:
         except re.error as exc:
             raise ConfigError(f"{where}: 'labels.environment-patterns.{env}' must be a valid regular"
                               f" expression, got {_short(pattern)} ({exc})") from None
+    time_format = built.usage.generic.time_format
+    if time_format not in USAGE_TIME_FORMATS:
+        raise ConfigError(f"{where}: 'usage.generic.time-format' must be one of"
+                          f" {', '.join(USAGE_TIME_FORMATS)}, got {_short(time_format)}")
     return dataclasses.replace(built, path=path)
 
 

@@ -32,6 +32,8 @@ from keyguard.config import (
     SecretsManagerConfig,
     SourcesConfig,
     SsmConfig,
+    UsageConfig,
+    UsageGenericConfig,
     find_config,
     load_config,
     parse_config,
@@ -86,6 +88,15 @@ VALID: dict[str, Config] = {
             waivers=({"rule": "key-unused", "owner": "alice",
                       "reason": "legacy batch job, decommissioned in Q1",
                       "expires": datetime.date(2027, 3, 31)},),
+        ),
+        usage=UsageConfig(
+            max_record_bytes=1048576, max_error_samples=5, geo=False,
+            generic=UsageGenericConfig(
+                time="ts", key="api_key_id", key_alias="alias", ip="client_ip", region="region",
+                model="model", input_tokens="in", output_tokens="out", cached_tokens="cached",
+                requests="n", user_agent="ua", error_code="err", principal="user", event_id="id",
+                time_format="unix",
+            ),
         ),
     ),
     "underscores": Config(
