@@ -446,3 +446,17 @@ def state_path(config: Config, override: Path | None, data_dir: Path) -> Path:
     if config.state:
         return Path(config.state).expanduser()
     return data_dir / "state.db"
+
+
+def load_policy_file(path: Path) -> PolicyConfig:
+    """Read ``--policy FILE``: a ``[policy]`` table, or the policy keys at the top level."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: policy file not found", "check the --policy path")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read policy: {exc}") from None
+    table = raw["policy"] if set(raw) == {"policy"} else raw
+    return parse_config({"policy": table}, path).policy

@@ -13,9 +13,11 @@ from typing import Annotated
 import typer
 
 from keyguard import __version__
+from keyguard.cli import check as check_cmd
 from keyguard.cli import demo as demo_cmd
 from keyguard.cli import inventory as inventory_cmd
 from keyguard.cli import plugins as plugins_cmd
+from keyguard.cli import rules as rules_cmd
 from keyguard.cli._shared import EXIT_CODES_HELP, AppState, command_help, setup_logging
 from keyguard.cli.auth import auth_app
 
@@ -70,6 +72,8 @@ def root(
 
 
 app.command("inventory", help=command_help(inventory_cmd.inventory))(inventory_cmd.inventory)
+app.command("check", help=command_help(check_cmd.check))(check_cmd.check)
+app.command("rules", help=command_help(rules_cmd.rules, exit_codes=False))(rules_cmd.rules)
 app.command("demo", help=command_help(demo_cmd.demo))(demo_cmd.demo)
 app.command("plugins", help=command_help(plugins_cmd.plugins, exit_codes=False))(
     plugins_cmd.plugins

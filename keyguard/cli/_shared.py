@@ -11,7 +11,6 @@ import functools
 import logging
 import os
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -180,17 +179,9 @@ def write_output(text: str, output: str) -> None:
     if output == "-":
         typer.echo(text, nl=False)
         return
-    path = Path(output).expanduser()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from keyguard.atomic import atomic_write
+
+    atomic_write(Path(output).expanduser(), text)
 
 
 class Progress:
