@@ -103,6 +103,7 @@ def check(
       keyguard check --source dotenv --fail-on medium
       keyguard check --baseline .keyguard-baseline.json --update-baseline
       keyguard check --baseline .keyguard-baseline.json
+
     """
     from keyguard.baseline import load_baseline, write_baseline
     from keyguard.cli.inventory import make_fingerprinter, run_and_record

@@ -43,6 +43,7 @@ def rules(
       keyguard rules
       keyguard rules show rotation-max-age
       keyguard rules --format json
+
     """
     from keyguard.engine import catalogue
     from keyguard.errors import UsageError
