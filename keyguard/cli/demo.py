@@ -26,6 +26,7 @@ from keyguard.cli.inventory import InventoryFormat, run_and_record
 from keyguard.errors import UsageError
 
 if TYPE_CHECKING:
+    from keyguard.config import Config
     from keyguard.model import Inventory
 
 DEMO_REGIONS = ("us-east-1", "eu-west-1")
@@ -108,8 +109,11 @@ def demo(
             typer.echo(REPORTERS.load(output_format.value)().render(report), nl=False)
             if not app.quiet:
                 _print_insights(result, now)
+            say("\n5. `keyguard check` with the built-in policy (the CI gate; exit 1 on high "
+                "and above):\n")
+            typer.echo(_check(result, config, report.now), nl=False)
             changed = demo_scenario.make_demo_changes(endpoint, rng=rng, region=DEMO_REGIONS[0])
-            say(f"\n5. Changed the sandbox ({changed}); `keyguard inventory --diff` shows:\n")
+            say(f"\n6. Changed the sandbox ({changed}); `keyguard inventory --diff` shows:\n")
             _, diff_report = run_and_record(
                 config, list(DEMO_SOURCES), fingerprinter, DEMO_REGIONS, True,
                 state_file=state_file, diff=True, record=True,
@@ -119,6 +123,25 @@ def demo(
     say(f"\nDemo finished in {time.monotonic() - started:.1f}s; the sandbox is gone. Next: "
         "point keyguard at your own stores with `keyguard inventory` (standard AWS settings "
         "apply), or read `keyguard inventory --help`.")
+
+
+def _check(result: Inventory, config: Config, now: datetime) -> str:
+    """The findings table of the built-in policy on the sandbox (first 25 rows)."""
+    from keyguard.engine import evaluate, load_policy
+    from keyguard.report import REPORTERS, Report
+
+    policy = load_policy(config.policy, "built-in policy")
+    checked = evaluate(result, policy, now, config.labels)
+    report = Report(inventory=result, now=now, findings=checked.findings[:25],
+                    rules=policy.catalogue, fail_on=policy.fail_on)
+    text = REPORTERS.load("table")().render(report)
+    hidden = len(checked.findings) - 25
+    more = f"... and {hidden} more: run `keyguard check` for all of them.\n" if hidden > 0 else ""
+    counts: dict[str, int] = {}
+    for f in checked.findings:
+        counts[f.severity.label] = counts.get(f.severity.label, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda x: -x[1]))
+    return text + more + f"{len(checked.findings)} findings ({summary or 'none'}).\n"
 
 
 def _print_insights(result: Inventory, now: datetime) -> None:
