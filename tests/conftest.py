@@ -1,3 +1,3 @@
 """Shared pytest setup: real-service fixtures live in tests/fixtures/ and are registered here."""
 
-pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.keyring_service"]
+pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.keyring_service", "tests.fixtures.providers"]
