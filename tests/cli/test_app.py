@@ -22,11 +22,12 @@ def test_version(cli: Cli) -> None:
 def test_help_documents_exit_codes_and_commands(cli: Cli) -> None:
     result = cli(["--help"])
     assert result.exit_code == 0
-    for needle in ("inventory", "demo", "plugins", "Exit codes", "3 partial result", "--config"):
+    for needle in ("inventory", "check", "rules", "demo", "plugins", "Exit codes",
+                   "3 partial result", "--config"):
         assert needle in result.stdout
 
 
-@pytest.mark.parametrize("command", ["inventory", "demo", "plugins"])
+@pytest.mark.parametrize("command", ["inventory", "check", "rules", "demo", "plugins"])
 def test_every_command_has_help(cli: Cli, command: str) -> None:
     result = cli([command, "--help"])
     assert result.exit_code == 0
@@ -36,7 +37,7 @@ def test_every_command_has_help(cli: Cli, command: str) -> None:
 
 def test_readme_mentions_every_command_and_exit_code(cli: Cli) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for command in ("inventory", "demo", "plugins"):
+    for command in ("inventory", "check", "rules", "demo", "plugins"):
         assert f"keyguard {command}" in readme
     for code in range(5):
         assert f"| {code} |" in readme
