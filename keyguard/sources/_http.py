@@ -82,6 +82,11 @@ def credential(ref: str | None, env_var: str, setting: str) -> Secret:
         raise ApiError(f"{setting}: {exc.message}", exc.hint) from None
 
 
+def bearer(key: Secret) -> Secret:
+    """The ``Authorization`` value for a bearer credential, still wrapped."""
+    return Secret(f"Bearer {key.reveal()}")
+
+
 def base_url(configured: str | None, env_var: str, default: str) -> str:
     """Pick the API base URL: config, then the provider's variable, then the public one."""
     url = configured or os.environ.get(env_var, "").strip() or default
