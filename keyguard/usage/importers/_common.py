@@ -218,12 +218,13 @@ def iter_lines(stream: BinaryIO, max_record: int) -> Iterator[tuple[int, str | N
 
 
 def iter_csv_rows(
-    stream: BinaryIO, path: str, max_record: int
+    stream: BinaryIO, path: str, max_record: int, required: tuple[str, ...] = ()
 ) -> Iterator[tuple[int, dict[str, str]] | RowError]:
     """Rows of a CSV file with a header, as dicts, with the line each row starts on.
 
     A row with the wrong number of cells, an over-long line or a CSV syntax error becomes
-    a RowError and reading goes on with the next line.
+    a RowError and reading goes on with the next line. A header lacking a ``required``
+    column is one error for the whole file (every row would fail the same way).
     """
     # NOTE: csv's field limit is process-global; raising it (never lowering) lets a long
     # prompt column through while max_record still bounds each line.
@@ -262,6 +263,10 @@ def iter_csv_rows(
             continue
         if header is None:
             header = [cell.strip() for cell in row]
+            missing = [name for name in required if name not in header]
+            if missing:
+                yield RowError(path, start, f"not a CSV with column(s) {', '.join(missing)}")
+                return
             continue
         if len(row) != len(header):
             yield RowError(path, start, f"expected {len(header)} columns, got {len(row)}")

@@ -53,26 +53,20 @@ class GenericImporter:
         return m.time in columns and m.key in columns
 
     def read(self, stream: BinaryIO, path: str) -> Iterator[UsageEvent | RowError]:
-        """One event per row; a CSV missing a required column is one error for the file."""
+        """One event per row; a CSV without the time or key column is one error for the file."""
         head, stream = peek_head(stream)
         rows: Iterator[tuple[int, object] | RowError]
         if is_json(head) or not head.strip():
             rows = iter_json_records(stream, path, frozenset(), self._max_record)
         else:
-            rows = iter_csv_rows(stream, path, self._max_record)
-        checked_header = False
+            rows = iter_csv_rows(
+                stream, path, self._max_record, (self._map.time, self._map.key)
+            )
         for item in rows:
             if isinstance(item, RowError):
                 yield item
                 continue
             line, row = item
-            if not checked_header and not is_json(head) and isinstance(row, Mapping):
-                checked_header = True
-                missing = [c for c in (self._map.time, self._map.key) if c not in row]
-                if missing:
-                    yield RowError(path, 1, f"missing column(s) {', '.join(missing)}"
-                                   " (see [usage.generic] in keyguard.toml)")
-                    return
             try:
                 yield event_from_row(row, self._map, f"{path}:{line}")
             except BadRow as bad:

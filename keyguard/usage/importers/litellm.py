@@ -61,7 +61,7 @@ class LiteLLMImporter:
         if is_json(head) or not head.strip():
             rows = iter_json_records(stream, path, _CONTAINERS, self._max_record)
         else:
-            rows = iter_csv_rows(stream, path, self._max_record)
+            rows = iter_csv_rows(stream, path, self._max_record, ("api_key", "startTime"))
         for item in rows:
             if isinstance(item, RowError):
                 yield item
