@@ -24,7 +24,7 @@ from importlib import resources
 from typing import Any, ClassVar, Protocol
 
 from keyguard.config import LabelsConfig
-from keyguard.model import Finding, Inventory, KeyRecord, Severity
+from keyguard.model import Finding, Inventory, KeyRecord, KeyStatus, Severity
 from keyguard.registry import Registry
 
 SEVERITIES = {s.label: s for s in Severity}
@@ -184,6 +184,28 @@ class Policy(Protocol):
     def evaluate(self, inventory: Inventory, ctx: RuleContext) -> Iterator[Finding]:
         """Yield a finding for every key (or group of keys) that violates the rule."""
         ...
+
+
+#: Keys that cannot authenticate any more: rules about exposure and hygiene of working
+#: keys skip them (a deleted key is skipped by every rule).
+NOT_USABLE = frozenset({KeyStatus.DELETED, KeyStatus.INACTIVE, KeyStatus.EXPIRED})
+DELETED = frozenset({KeyStatus.DELETED})
+
+
+def applicable(
+    inventory: Inventory, ctx: RuleContext, *, skip: frozenset[KeyStatus] = DELETED
+) -> Iterator[tuple[KeyRecord, Mapping[str, Any], Severity]]:
+    """Each key the rule applies to, with its effective settings and severity.
+
+    Keys whose status is in ``skip`` (deleted ones by default: scheduled for deletion,
+    nothing left to fix) and keys the rule's ``match``/``enabled`` exclude are left out.
+    """
+    for key in inventory.keys:
+        if key.status in skip:
+            continue
+        resolved = ctx.for_key(key)
+        if resolved is not None:
+            yield key, resolved[0], resolved[1]
 
 
 POLICIES: Registry[Policy] = Registry(__name__, __path__, "keyguard.policies", "rule")
