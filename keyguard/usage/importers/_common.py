@@ -328,9 +328,11 @@ def buckets_of(record: object) -> list[Mapping[str, object]]:
         raise BadRow(f"expected a usage bucket object, got {type(record).__name__}")
     if "results" in record:
         return [record]
-    data = record.get("data")
-    if isinstance(data, list):
-        if not all(isinstance(b, Mapping) and "results" in b for b in data):
+    if "data" in record:
+        data = record["data"]
+        if not isinstance(data, list) or not all(
+            isinstance(b, Mapping) and "results" in b for b in data
+        ):
             raise BadRow("data: expected a list of buckets with results")
         return list(data)
     raise BadRow("expected a usage bucket (with results) or a page (with data)")

@@ -60,6 +60,7 @@ class _Buffer:
         self.pos = 0
         self.line = 1
         self.eof = False
+        self.consumed = 0  # characters consumed so far (positions shift when compacting)
         self._started = False
 
     def fill(self, want: int) -> bool:
@@ -81,6 +82,7 @@ class _Buffer:
 
     def advance(self, to: int) -> None:
         self.line += self.text.count("\n", self.pos, to)
+        self.consumed += to - self.pos
         self.pos = to
 
     def peek(self) -> str | None:
@@ -97,6 +99,7 @@ class _Buffer:
     def value(self, limit: int | None = None) -> object:
         """Decode the next JSON value, reading more input as needed (at most ``limit`` chars)."""
         cap = self.max_record if limit is None else min(limit, self.max_record)
+        self.peek()  # raw_decode does not skip leading whitespace
         while True:
             try:
                 obj, end = _DECODER.raw_decode(self.text, self.pos)
@@ -113,6 +116,12 @@ class _Buffer:
                 # NOTE: a number or literal at the buffer's end may continue in the next chunk.
                 self._grow(cap, limit is not None)
                 continue
+            if end - self.pos > cap:
+                # NOTE: the buffer may already hold a value larger than the cap (read while
+                # an enclosing value was tried whole); the cap still applies to it.
+                if limit is not None:
+                    raise _TooBigForFastPath
+                raise _Bad(f"record larger than {self.max_record} bytes", self.line)
             self.advance(end)
             return obj
 
@@ -212,6 +221,7 @@ def _stream_object(
     """Walk a large object key by key, streaming container arrays element by element."""
     buf.advance(buf.pos + 1)
     envelope: dict[str, object] = {}
+    envelope_size = 0
     streamed = False
     if buf.peek() == "}":
         buf.advance(buf.pos + 1)
@@ -226,7 +236,11 @@ def _stream_object(
             streamed = True
             yield from _array(buf)
         else:
+            before = buf.consumed
             envelope[str(key)] = buf.value()
+            envelope_size += buf.consumed - before
+            if envelope_size > buf.max_record:
+                raise _Bad(f"record larger than {buf.max_record} bytes", line)
         if buf.expect(",}", "',' or '}'") == "}":
             break
     if not streamed:
