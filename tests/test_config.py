@@ -34,6 +34,7 @@ from keyguard.config import (
     SsmConfig,
     UsageConfig,
     UsageGenericConfig,
+    VaultConfig,
     find_config,
     load_config,
     parse_config,
@@ -75,6 +76,13 @@ VALID: dict[str, Config] = {
                 patterns=(".env.production",),
                 max_file_bytes=4096,
                 max_files=10,
+            ),
+            vault=VaultConfig(
+                address="https://vault.internal:8200", namespace="team-a",
+                mounts=("kv-prod/", "secret"), max_secrets=500, max_workers=2, timeout=30,
+                verify="/etc/ssl/vault-ca.pem", token="keyring:vault-token",
+                role_id="db02de05-fa39-4855-059b-67221c5c2f63",
+                secret_id="env:KG_VAULT_SECRET_ID", approle_mount="ci-approle",
             ),
         ),
         labels=LabelsConfig(
