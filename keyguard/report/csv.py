@@ -1,4 +1,4 @@
-"""CSV report: one row per key copy, for spreadsheets; failures are not rows (see stderr)."""
+"""CSV report: one row per key copy (inventory) or per finding (check); failures are not rows (see stderr)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ import io
 from typing import ClassVar
 
 from keyguard.report import Report, Reporter, age_days
+from keyguard.report.json import ordered, rule_meta
 from keyguard.serialize import iso
 
 COLUMNS = (
     "source", "location", "name", "field", "provider", "kind", "key_id", "account", "region",
     "environment", "owner", "status", "created", "age_days", "last_rotated", "last_changed",
     "last_used", "expires", "rotation_enabled", "scope", "fingerprint", "plaintext", "tags",
+)
+#: Columns of ``keyguard check --format csv``: what a spreadsheet triage needs per finding.
+CHECK_COLUMNS = (
+    "id", "rule_id", "severity", "title", "category", "message", "subject", "source", "location",
+    "name", "field", "provider", "kind", "key_id", "account", "region", "environment", "owner",
+    "fingerprint", "remediation", "evidence",
 )
 
 
@@ -23,9 +30,13 @@ class CsvReporter:
     machine: ClassVar[bool] = True
 
     def render(self, report: Report) -> str:
-        """One row per key; tags as ``k=v;k=v``."""
+        """One row per key (tags as ``k=v;k=v``), or one per remaining finding for check."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
+        if report.findings is not None:
+            writer.writerow(CHECK_COLUMNS)
+            writer.writerows(self._findings(report))
+            return out.getvalue()
         writer.writerow(COLUMNS)
         for r in report.inventory.keys:
             row = [
@@ -39,6 +50,27 @@ class CsvReporter:
             ]
             writer.writerow(["" if v is None else _safe(str(v)) for v in row])
         return out.getvalue()
+
+    @staticmethod
+    def _findings(report: Report) -> list[list[str]]:
+        """Remaining findings only (waived/baselined are accepted); evidence as ``k=v;k=v``."""
+        rows = []
+        for f in ordered(report.findings or ()):
+            rec = f.key
+            meta = rule_meta(report, f)
+            row = [
+                f.finding_id, f.rule_id, f.severity.label, meta.title, meta.category, f.message,
+                f.subject,
+                *((rec.source, rec.location, rec.name, rec.field, rec.provider, rec.kind,
+                   rec.key_id, rec.account, rec.region, rec.environment, rec.owner,
+                   rec.fingerprint or f.fingerprint) if rec is not None
+                  else (None, f.location, None, None, None, None, None, None, None, None, None,
+                        f.fingerprint)),
+                f.remediation or meta.remediation.summary,
+                ";".join(f"{k}={v}" for k, v in sorted(f.evidence.items())),
+            ]
+            rows.append(["" if v is None else _safe(str(v)) for v in row])
+        return rows
 
 
 def _safe(cell: str) -> str:

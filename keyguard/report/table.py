@@ -1,10 +1,11 @@
-"""Human table (tabulate): ages in days, fingerprints shortened, failures listed after.
+"""Human table (tabulate): keys (inventory) or findings (check), failures listed after.
 
 AGE is days since the key was created; where the store keeps no creation date (SSM, .env
 files) it is days since the last change, else since keyguard first saw it.
 
-Meant for a terminal: one row per key copy, then one line per store that could not be
-read with the hint to fix it. Secrets never appear (there are none in a Report).
+Meant for a terminal: one row per key copy (or per finding, most severe first, then a
+one-line summary with the gate verdict), then one line per store that could not be read
+with the hint to fix it. Secrets never appear (there are none in a Report).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import ClassVar
 
 from tabulate import tabulate
 
-from keyguard.model import KeyRecord
+from keyguard.model import Finding, KeyRecord
 from keyguard.report import Report, Reporter, age_days
+from keyguard.report.json import ordered, summary_line
 
 HEADERS = ("SOURCE", "NAME", "WHERE", "PROVIDER", "KIND", "ENV", "OWNER", "STATUS", "AGE", "USED",
            "SCOPE", "FINGERPRINT")
+CHECK_HEADERS = ("SEVERITY", "RULE", "KEY", "MESSAGE")
 
 
 def _days(value: int | None) -> str:
@@ -39,6 +42,12 @@ def _where(rec: KeyRecord, width: int = 40) -> str:
     return "-" if rec.location.startswith("arn:") else _clip(rec.location, width)
 
 
+def _key(finding: Finding, width: int = 56) -> str:
+    """``source: name#field``; the subject (``policy:waiver/2``) when the finding has no key."""
+    rec = finding.key
+    return _clip(finding.subject, width) if rec is None else f"{rec.source}: {_name(rec, width)}"
+
+
 class TableReporter:
     """Plain-text table for terminals."""
 
@@ -48,7 +57,9 @@ class TableReporter:
     def render(self, report: Report) -> str:
         """Keys (or changes, for --diff), then failures."""
         parts: list[str] = []
-        if report.changes is not None:
+        if report.findings is not None:
+            parts.append(self._findings(report))
+        elif report.changes is not None:
             parts.append(self._changes(report))
         else:
             rows = [
@@ -73,6 +84,14 @@ class TableReporter:
                 lines.append(f"  ! {where}: {f.message}" + (f" ({f.hint})" if f.hint else ""))
             parts.append("\n".join(lines))
         return "\n".join(parts) + "\n"
+
+    def _findings(self, report: Report) -> str:
+        """Findings grouped by severity (most severe first), then the summary and gate line."""
+        findings = ordered(report.findings or ())
+        rows = [(f.severity.label.upper(), f.rule_id, _key(f), " ".join(f.message.split()))
+                for f in findings]
+        table = tabulate(rows, headers=CHECK_HEADERS, tablefmt="simple") if rows else "No findings."
+        return f"{table}\n\n{summary_line(report)}"
 
     def _changes(self, report: Report) -> str:
         assert report.changes is not None  # noqa: S101
