@@ -92,6 +92,9 @@ class FakeApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # NOTE: headers and body go out in two writes; without NODELAY, Nagle plus the
+            # client's delayed ACK cost ~40 ms per keep-alive request.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 api._handle(self)
