@@ -19,6 +19,7 @@ for ``--inspect-values``.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -69,7 +70,7 @@ class GcpSecretManagerSource:
     def collect(self) -> Iterator[KeyRecord | SourceFailure]:
         """Yield one record per secret (or per credential in its value) and per-project failures."""
         try:
-            from google.cloud import secretmanager  # noqa: F401
+            importlib.import_module("google.cloud.secretmanager")
         except ImportError:
             yield SourceFailure(self.name, "", "google-cloud-secret-manager is not installed",
                                 f"install keyguard[gcp]: {_INSTALL_HINT}")
