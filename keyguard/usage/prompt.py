@@ -3,7 +3,7 @@
 Why a SimHash and not a plain hash: the prompt-mix detector (next increment) asks "does
 this key suddenly send a different *kind* of prompt?". Requests built from one template
 differ in names, numbers and ids; after normalisation (lowercase, digit runs -> ``0``, long
-hex/base64-ish tokens -> ``#``) they share most word 3-shingles, so their SimHashes differ in
+hex/base64-ish tokens -> ``#``) they share most word n-grams, so their SimHashes differ in
 few bits (compare with :func:`distance`), while unrelated prompts differ in about 32.
 
 Privacy: 64 bits of a locality-sensitive hash cannot give the text back, but short,
@@ -36,9 +36,15 @@ def normalise(text: str) -> list[str]:
 
 
 def fingerprint(text: str) -> str:
-    """``sh1:<16 hex>``: SimHash over word 3-shingles of the normalised text."""
+    """``sh1:<16 hex>``: SimHash over word 1-, 2- and 3-grams of the normalised text.
+
+    Mixing n-gram sizes keeps one changed word from flipping many bits (trigrams alone are
+    noisy on short prompts) while word order still counts.
+    """
     tokens = normalise(text)
-    shingles = [" ".join(tokens[i : i + 3]) for i in range(max(1, len(tokens) - 2))]
+    shingles = [
+        " ".join(tokens[i : i + n]) for n in (1, 2, 3) for i in range(max(1, len(tokens) - n + 1))
+    ]
     weights = [0] * 64
     for shingle in shingles:
         value = int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
