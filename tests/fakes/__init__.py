@@ -10,6 +10,7 @@ behaviour is tested over the wire rather than by patching.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
@@ -47,6 +48,7 @@ class FakeApi:
         self._retry_after: str | None = None
         self._errors: list[int] = []
         self._server: ThreadingHTTPServer | None = None
+        self._tls = False
 
     # -- switches ---------------------------------------------------------------------------
 
@@ -80,15 +82,16 @@ class FakeApi:
 
     @property
     def url(self) -> str:
-        """Base URL of the running server (``http://127.0.0.1:PORT``)."""
+        """Base URL of the running server (``http://127.0.0.1:PORT``, https with TLS)."""
         assert self._server is not None, "server not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host!s}:{port}"
 
     @contextmanager
-    def running(self) -> Iterator[FakeApi]:
-        """Serve on 127.0.0.1 on a free port until the block ends."""
+    def running(self, tls: ssl.SSLContext | None = None) -> Iterator[FakeApi]:
+        """Serve on 127.0.0.1 on a free port until the block ends (over TLS when given)."""
         api = self
+        self._tls = tls is not None
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -107,6 +110,8 @@ class FakeApi:
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
+        if tls is not None:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         thread = threading.Thread(target=server.serve_forever, name=type(self).__name__, daemon=True)
         thread.start()
