@@ -21,12 +21,15 @@ from keyguard.report.json import failing, ordered, rule_meta, severity_counts
 
 #: Rows in the findings table; the rest is counted ("and N more").
 MAX_ROWS = 50
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
+# NOTE: only what is special inline; "(" needs no escape once "[" is escaped, "#" and "+"
+# only matter at line start and every escaped string here is mid-line.
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def md(text: str) -> str:
-    """Inline-safe Markdown text: specials backslash-escaped, one line."""
-    return _SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """Inline-safe Markdown text: one line, control characters dropped, specials backslash-escaped."""
+    return _SPECIAL.sub(r"\\\1", _CONTROL.sub("", " ".join(text.split())))
 
 
 def _code_fence(text: str) -> str:
@@ -75,8 +78,8 @@ class MarkdownReporter:
                 out.append(f"- **{md(where)}**: {md(f.message)}"
                            + (f" (hint: {md(f.hint)})" if f.hint else ""))
             out.append("")
-        out.append(f"<sub>keyguard {__version__}; waive a finding by its id in "
-                   "[[policy.waivers]] or accept today's findings with --update-baseline.</sub>")
+        out.append(f"<sub>keyguard {__version__}; finding ids for waivers are in --format json "
+                   "and SARIF; --update-baseline accepts today's findings.</sub>")
         return "\n".join(out) + "\n"
 
     @staticmethod

@@ -42,6 +42,11 @@ def _where(rec: KeyRecord, width: int = 40) -> str:
     return "-" if rec.location.startswith("arn:") else _clip(rec.location, width)
 
 
+def _printable(text: str) -> str:
+    """One line without control characters: a name from a store must not drive the terminal."""
+    return "".join(ch if ch.isprintable() else " " for ch in " ".join(text.split()))
+
+
 def _key(finding: Finding, width: int = 56) -> str:
     """``source: name#field``; the subject (``policy:waiver/2``) when the finding has no key."""
     rec = finding.key
@@ -88,7 +93,7 @@ class TableReporter:
     def _findings(self, report: Report) -> str:
         """Findings grouped by severity (most severe first), then the summary and gate line."""
         findings = ordered(report.findings or ())
-        rows = [(f.severity.label.upper(), f.rule_id, _key(f), " ".join(f.message.split()))
+        rows = [(f.severity.label.upper(), f.rule_id, _printable(_key(f)), _printable(f.message))
                 for f in findings]
         table = tabulate(rows, headers=CHECK_HEADERS, tablefmt="simple") if rows else "No findings."
         return f"{table}\n\n{summary_line(report)}"
