@@ -271,6 +271,11 @@ class VaultSource:
     def _mount(self, pool: ThreadPoolExecutor, settings: _Settings, mount: str,
                budget: list[int]) -> Iterator[KeyRecord | SourceFailure]:
         """List one mount, then read each secret's metadata (and value) concurrently."""
+        if self._cfg.mounts:
+            wrong = self._not_kv2(mount)
+            if wrong is not None:
+                yield wrong
+                return
         paths, failures = self._list(settings, mount, budget)
         yield from failures
         problems = _Problems()
@@ -286,6 +291,24 @@ class VaultSource:
         yield from self._problem_failures(mount, problems)
         self._ctx.progress(NAME, f"{mount}: {len(paths)} secrets")
 
+    def _not_kv2(self, mount: str) -> SourceFailure | None:
+        """Return a failure when a configured mount is not KV version 2, as Vault describes it.
+
+        A KV v1 mount would otherwise list as empty, silently: its secrets live at
+        ``<mount>/<path>``, not under ``metadata/``.
+        """
+        try:
+            info = self._client().adapter.get(f"/v1/sys/internal/ui/mounts/{mount}")["data"]
+        except _CALL_ERRORS:
+            return None  # no capability on it, or no such mount: the listing will say which
+        kind = str(info.get("type", "?"))
+        version = str((info.get("options") or {}).get("version", "1"))
+        if kind == "kv" and version == "2":
+            return None
+        what = f"KV version {version}" if kind == "kv" else f"a {kind} mount"
+        return SourceFailure(NAME, self._scope(mount), f"{mount}/ is {what}, not KV version 2",
+                             "list only KV v2 mounts in [sources.vault] mounts")
+
     def _list(self, settings: _Settings, mount: str,
               budget: list[int]) -> tuple[list[str], list[SourceFailure]]:
         """Every secret path under ``mount``, depth-first in name order, within the budget."""
@@ -297,7 +320,10 @@ class VaultSource:
             folder = stack.pop()
             try:
                 keys = client.secrets.kv.v2.list_secrets(path=folder, mount_point=mount)["data"]["keys"]
-            except hvac.exceptions.InvalidPath:
+            except hvac.exceptions.InvalidPath as exc:
+                if not folder and any("no handler for route" in str(e) for e in exc.errors or ()):
+                    return [], [SourceFailure(NAME, self._scope(mount), f"no mount at {mount}/",
+                                              "check [sources.vault] mounts")]
                 keys = []  # an empty mount or folder answers 404
             except hvac.exceptions.Forbidden:
                 if not folder:

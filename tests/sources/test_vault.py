@@ -248,6 +248,20 @@ def test_configured_mounts_limit_the_walk(seeded: Seeded) -> None:
     assert len(seeded.ours(records)) == 2
 
 
+def test_configured_mount_that_is_not_kv2_or_missing_fails_alone(seeded: Seeded) -> None:
+    root = seeded.server.client()
+    if "kv-one/" not in root.sys.list_mounted_secrets_engines()["data"]:  # type: ignore[no-untyped-call]
+        root.sys.enable_secrets_engine("kv", path="kv-one", options={"version": "1"})
+    root.secrets.kv.v1.create_or_update_secret(path="legacy", secret={"k": "v"}, mount_point="kv-one")
+    ctx = make_ctx(mounts=("kv-one", "no-such-mount", PROD_MOUNT))
+    records, failures = collect(ctx, seeded.env())
+    assert [(f.scope, f.message) for f in failures] == [
+        ("kv-one", "kv-one/ is KV version 1, not KV version 2"),
+        ("no-such-mount", "no mount at no-such-mount/"),
+    ]
+    assert len(seeded.ours(records)) == 2  # the good mount is still read
+
+
 def test_max_secrets_stops_with_a_failure(seeded: Seeded) -> None:
     records, failures = collect(make_ctx(mounts=("secret",), max_secrets=3), seeded.env())
     assert len(records) == 3
