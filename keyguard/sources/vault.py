@@ -120,11 +120,21 @@ class VaultSource:
         self._local = threading.local()
         self._token: Secret | None = None
         self._settings_cache: _Settings  # set first thing in collect()
+        self._clients: list[hvac.Client] = []  # one per thread, closed when collect() ends
+        self._clients_lock = threading.Lock()
 
     # -- entry point ----------------------------------------------------------------------
 
     def collect(self) -> Iterator[KeyRecord | SourceFailure]:
         """Yield a record per secret (or per credential inside it) and a failure per mount."""
+        try:
+            yield from self._collect()
+        finally:
+            for client in self._clients:
+                client.adapter.close()
+            self._clients.clear()
+
+    def _collect(self) -> Iterator[KeyRecord | SourceFailure]:
         try:
             settings = self._settings()
             self._settings_cache = settings
@@ -162,6 +172,11 @@ class VaultSource:
             verify = False
         else:
             verify = self._env.get("VAULT_CACERT") or True
+        if isinstance(verify, str) and not Path(verify).expanduser().is_file():
+            raise SourceError(NAME, "", f"CA bundle {verify[:120]} (VAULT_CACERT / [sources.vault] "
+                                        "verify) is not a readable file", _HINT_TLS)
+        if isinstance(verify, str):
+            verify = str(Path(verify).expanduser())
         return _Settings(address=address, host=parts.netloc, namespace=namespace or None,
                          verify=verify, timeout=float(self._cfg.timeout) or None)
 
@@ -176,6 +191,8 @@ class VaultSource:
         if client is None:
             client = self._new_client(self._settings_cache, self._token)
             self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
         return client
 
     def _login(self, settings: _Settings) -> Secret:
@@ -220,6 +237,8 @@ class VaultSource:
                               "[sources.vault] approle-mount") from None
         except _CALL_ERRORS as exc:
             raise self._server_error(exc, settings) from None
+        finally:
+            client.adapter.close()
         return Secret(str(client.token))
 
     def _check_token(self) -> None:

@@ -333,6 +333,21 @@ def test_unreachable_address_fails_fast(seeded: Seeded) -> None:
     assert datetime.now(UTC) - started < timedelta(seconds=10)
 
 
+def test_tls_problems_are_one_failure(seeded: Seeded, tmp_path: Path) -> None:
+    https = {**seeded.env(), "VAULT_ADDR": seeded.server.address.replace("http://", "https://")}
+    records, failures = collect(make_ctx(), https)
+    assert records == []
+    assert [f.message for f in failures] == [
+        f"TLS verification of Vault at {seeded.server.address.removeprefix('http://')} failed"]
+    assert "VAULT_CACERT" in failures[0].hint
+
+    missing = tmp_path / "no-such-ca.pem"
+    _, failures = collect(make_ctx(), {**https, "VAULT_CACERT": str(missing)})
+    (failure,) = failures
+    assert "is not a readable file" in failure.message
+    assert str(missing) in failure.message
+
+
 def test_no_address_and_no_credentials(tmp_path: Path) -> None:
     _, failures = collect(make_ctx(), {"HOME": str(tmp_path)})
     assert [f.message for f in failures] == ["no Vault address configured"]
