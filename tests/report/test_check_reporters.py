@@ -565,3 +565,45 @@ def test_fingerprints_appear_only_as_kg1_ids(fmt: str, case: str) -> None:
     text = render(fmt, CASES[case])
     for match in re.finditer(r"[0-9a-f]{32,}", text):
         assert text[max(0, match.start() - 4):match.start()] == "kg1:", match.group()
+
+
+# --- ready-to-copy CI integration ---------------------------------------------------------------
+
+
+def _check_commands(text: str) -> list[list[str]]:
+    return [line.split("keyguard check", 1)[1].split("#")[0].split()
+            for line in text.splitlines() if "keyguard check --" in line]
+
+
+@pytest.mark.parametrize("path", [".github/workflows/keyguard.yml", ".pre-commit-hooks.yaml",
+                                  "README.md"])
+def test_ci_examples_use_real_check_options_and_formats(path: str) -> None:
+    import typer.main
+
+    from keyguard.cli import app
+    from keyguard.cli.check import CheckFormat
+
+    check = typer.main.get_command(app).commands["check"]  # type: ignore[attr-defined]
+    options = {opt for param in check.params for opt in param.opts + param.secondary_opts}
+    commands = _check_commands((ROOT / path).read_text(encoding="utf-8"))
+    assert commands, f"no `keyguard check` command in {path}"
+    for argv in commands:
+        for i, token in enumerate(argv):
+            if token.startswith("-"):
+                assert token in options, f"{path}: unknown option {token}"
+            if token in ("--format", "-f"):
+                assert argv[i + 1] in {f.value for f in CheckFormat}
+
+
+def test_workflow_uploads_sarif_before_failing_and_hook_checks_dotenv() -> None:
+    workflow = (ROOT / ".github" / "workflows" / "keyguard.yml").read_text(encoding="utf-8")
+    assert "continue-on-error: true" in workflow
+    upload = workflow.index("github/codeql-action/upload-sarif@")
+    assert workflow.index("--format sarif --output keyguard.sarif") < upload
+    assert upload < workflow.index("if: steps.keyguard.outcome == 'failure'")
+    assert "security-events: write" in workflow
+    hooks = (ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
+    assert "- id: keyguard-dotenv" in hooks
+    assert "entry: keyguard check --source dotenv --fail-on high" in hooks
+    assert "pass_filenames: false" in hooks
+    assert "files: '(^|/)\\.env'" in hooks
