@@ -340,6 +340,14 @@ def parse_config(raw: Mapping[str, Any], path: Path | None) -> Config:
         except re.error as exc:
             raise ConfigError(f"{where}: 'labels.environment-patterns.{env}' must be a valid regular"
                               f" expression, got {_short(pattern)} ({exc})") from None
+    vault = built.sources.vault
+    for key, ref in (("token", vault.token), ("secret-id", vault.secret_id)):
+        # NOTE: the value is probably a pasted credential, so the message never quotes it.
+        if ref is not None and not ref.startswith(("keyring:", "env:")):
+            raise ConfigError(f"{where}: 'sources.vault.{key}' must be a reference (keyring:NAME"
+                              " or env:VAR), not the credential itself",
+                              "store it with `keyguard auth set NAME`, write keyring:NAME, and "
+                              "rotate the exposed value")
     time_format = built.usage.generic.time_format
     if time_format not in USAGE_TIME_FORMATS:
         raise ConfigError(f"{where}: 'usage.generic.time-format' must be one of"
