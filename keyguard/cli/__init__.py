@@ -25,7 +25,7 @@ app = typer.Typer(
     name="keyguard",
     help=(
         "API-key hygiene: inventory keys across secret stores (AWS Secrets Manager, SSM, "
-        "IAM, OS keyring, .env files), without ever printing a secret.\n\n"
+        "IAM, OS keyring, .env files, Vault / OpenBao KV), without ever printing a secret.\n\n"
         "Start with `keyguard demo` (no cloud account needed), then `keyguard inventory`.\n\n"
         + EXIT_CODES_HELP
     ),
