@@ -8,9 +8,11 @@ Decisions (see also README "CI integration"):
   catalogue still gets an entry, built from the finding.
 - Waived and baselined findings are emitted as results carrying ``suppressions`` of
   kind ``external`` (the waiver or baseline lives outside the scanned artifact) with
-  status ``accepted``; SARIF 2.1.0 §3.27.23 and §3.35 define exactly that, so consumers
-  that honour suppressions show them as suppressed and the audit trail stays in the log.
-  Only unsuppressed results are failures.
+  status ``accepted``. That is SARIF 2.1.0's own model (``result.suppressions``; kind
+  ``external`` = the decision lives outside the scanned artifact), so consumers that
+  honour suppressions show them as suppressed and the audit trail stays in the log,
+  where dropping them would make an accepted risk look like a fixed one. Only
+  unsuppressed results are failures.
 - Levels: critical/high -> error, medium -> warning, low/info -> note; the finer grain
   is in ``properties.security-severity`` (GitHub's scale), a string as GitHub expects.
 - Locations: every result has a logical location (the key's location or ARN); a key in a
