@@ -29,7 +29,8 @@ prompt_chars           prompt length in characters; the text itself is never kep
 principal, account     IAM ARN / gateway user / OpenAI user / Anthropic workspace;
                        AWS account / OpenAI project / LiteLLM team
 action, service        CloudTrail eventName + eventSource; LiteLLM call_type
-event_id               CloudTrail eventID, LiteLLM request_id (dedupe key)
+event_id               CloudTrail eventID, LiteLLM request_id (dedupe key),
+                       Bedrock requestId
 cost_usd, origin       gateway-reported spend; ``file:line`` for alert evidence
 =====================  ==============================================================
 
@@ -46,6 +47,9 @@ What each importer maps:
   cache creation (5m + 1h), cached = cache read, requests = 0 (unknown), workspace.
 * ``openai-usage``: one event per bucket result; num_model_requests, input (incl.
   cached), output, input_cached_tokens, project and user ids, unix bucket times.
+* ``bedrock-invocation``: Bedrock ModelInvocationLog lines; key = identity.arn (no key id,
+  no IP in these logs: join CloudTrail on event_id = requestId), token counts, operation,
+  modelId, errorCode, fingerprint of inputBodyJson messages/prompt.
 * ``generic``: CSV/JSONL through the ``[usage.generic]`` column mapping.
 
 Streaming and memory: files are opened one at a time; gzip is detected by magic bytes and

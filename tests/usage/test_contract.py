@@ -11,7 +11,8 @@ import pytest
 from keyguard.config import UsageConfig
 from keyguard.usage.importers import IMPORTERS
 
-EXPECTED = ["anthropic-usage", "cloudtrail", "generic", "litellm", "openai-usage"]
+EXPECTED = ["anthropic-usage", "bedrock-invocation", "cloudtrail", "generic", "litellm",
+            "openai-usage"]
 
 
 def test_builtin_names() -> None:
