@@ -40,13 +40,19 @@ _GLOB_CHARS = frozenset("*?[")
 
 @dataclass(slots=True)
 class ImportStats:
-    """Counters of one import run; ``records`` = events + errors + duplicates."""
+    """Counters of one import run.
+
+    ``records`` counts what the files held: events + row errors + duplicates. ``errors``
+    also counts whole-file failures (unreadable, unrecognised, truncated), which are in
+    ``file_errors`` too and are not records.
+    """
 
     max_samples: int = 20
     files: int = 0
     records: int = 0
     events: int = 0
     errors: int = 0
+    file_errors: int = 0
     duplicates: int = 0
     error_samples: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)
@@ -54,9 +60,12 @@ class ImportStats:
     events_per_format: Counter[str] = field(default_factory=Counter)
 
     def add_error(self, error: RowError) -> None:
-        """Count one bad row and keep it as a sample while there is room."""
+        """Count one bad row (line 0: a whole file) and keep a sample while there is room."""
         self.errors += 1
-        self.records += 1
+        if error.line:
+            self.records += 1
+        else:
+            self.file_errors += 1
         if len(self.error_samples) < self.max_samples:
             self.error_samples.append(str(error))
 
@@ -96,6 +105,9 @@ class UsageReader:
             text = str(item)
             path = Path(text).expanduser()
             if path.exists():
+                if not path.is_dir() and not path.is_file():
+                    # NOTE: a FIFO or /dev/zero would never end; only regular files are read.
+                    raise UsageError(f"{text}: not a regular file or directory")
                 found.extend(_walk(path) if path.is_dir() else [(path, True)])
             elif _GLOB_CHARS & set(text):
                 # NOTE: Path.glob takes no absolute patterns; glob.glob does.

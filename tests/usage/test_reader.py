@@ -174,7 +174,13 @@ def test_bad_files_are_counted_never_raised(tmp_path: Path) -> None:
     assert f"{tmp_path / 'bad.gz'}:0: cannot read file: " in samples
     assert stats.files_per_format["empty"] == 1
     assert 0 < len(events) < 2000  # everything before the cut
-    assert stats.errors >= 3
+    assert stats.file_errors == 3
+    assert stats.errors == 3
+
+
+def test_special_files_are_refused_before_reading() -> None:
+    with pytest.raises(UsageError, match="/dev/zero: not a regular file or directory"):
+        _read(["/dev/zero"], input_format="litellm")
 
 
 def test_error_samples_are_capped_but_all_errors_counted(tmp_path: Path) -> None:
