@@ -107,11 +107,14 @@ def demo(
                 progress=Progress.for_terminal(app.quiet),
             )
             typer.echo(REPORTERS.load(output_format.value)().render(report), nl=False)
+            machine = output_format is not InventoryFormat.TABLE
             if not app.quiet:
                 _print_insights(result, now)
             say("\n5. `keyguard check` with the built-in policy (the CI gate; exit 1 on high "
                 "and above):\n")
-            typer.echo(_check(result, config, report.now), nl=False)
+            # NOTE: with --format json/csv, stdout carries exactly the inventory document
+            # (pipe it to jq); the later tour steps go to stderr with the narration.
+            typer.echo(_check(result, config, report.now), nl=False, err=machine)
             changed = demo_scenario.make_demo_changes(endpoint, rng=rng, region=DEMO_REGIONS[0])
             say(f"\n6. Changed the sandbox ({changed}); `keyguard inventory --diff` shows:\n")
             _, diff_report = run_and_record(
@@ -119,29 +122,30 @@ def demo(
                 state_file=state_file, diff=True, record=True,
                 progress=Progress.for_terminal(app.quiet),
             )
-            typer.echo(REPORTERS.load("table")().render(diff_report), nl=False)
+            typer.echo(REPORTERS.load("table")().render(diff_report), nl=False, err=machine)
     say(f"\nDemo finished in {time.monotonic() - started:.1f}s; the sandbox is gone. Next: "
         "point keyguard at your own stores with `keyguard inventory` (standard AWS settings "
         "apply), or read `keyguard inventory --help`.")
 
 
 def _check(result: Inventory, config: Config, now: datetime) -> str:
-    """The findings table of the built-in policy on the sandbox (first 25 rows)."""
+    """The gate-failing findings of the built-in policy on the sandbox, plus the totals."""
     from keyguard.engine import evaluate, load_policy
     from keyguard.report import REPORTERS, Report
 
     policy = load_policy(config.policy, "built-in policy")
     checked = evaluate(result, policy, now, config.labels)
-    report = Report(inventory=result, now=now, findings=checked.findings[:25],
-                    rules=policy.catalogue, fail_on=policy.fail_on)
-    text = REPORTERS.load("table")().render(report)
-    hidden = len(checked.findings) - 25
-    more = f"... and {hidden} more: run `keyguard check` for all of them.\n" if hidden > 0 else ""
+    failing = tuple(checked.failing(policy.fail_on))
+    report = Report(inventory=result, now=now, findings=failing, rules=policy.catalogue,
+                    fail_on=policy.fail_on)
     counts: dict[str, int] = {}
     for f in checked.findings:
         counts[f.severity.label] = counts.get(f.severity.label, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda x: -x[1]))
-    return text + more + f"{len(checked.findings)} findings ({summary or 'none'}).\n"
+    return (REPORTERS.load("table")().render(report)
+            + f"Shown: the findings at or above {policy.fail_on.label}. In all "
+            f"{len(checked.findings)} findings ({summary or 'none'}); `keyguard check` lists "
+            "them, `keyguard rules show ID` explains a rule.\n")
 
 
 def _print_insights(result: Inventory, now: datetime) -> None:
