@@ -21,13 +21,18 @@ from hypothesis import strategies as st
 from keyguard.config import (
     CONFIG_NAME,
     DEFAULT_DOTENV_EXCLUDE,
+    AnthropicConfig,
     AwsConfig,
+    AzureKeyVaultConfig,
     Config,
     DotenvConfig,
+    GcpSecretManagerConfig,
     IamConfig,
     KeyringConfig,
     KeyringEntry,
     LabelsConfig,
+    LiteLLMConfig,
+    OpenAIConfig,
     PolicyConfig,
     SecretsManagerConfig,
     SourcesConfig,
@@ -83,6 +88,28 @@ VALID: dict[str, Config] = {
                 verify="/etc/ssl/vault-ca.pem", token="keyring:vault-token",
                 role_id="db02de05-fa39-4855-059b-67221c5c2f63",
                 secret_id="env:KG_VAULT_SECRET_ID", approle_mount="ci-approle",
+            ),
+            anthropic=AnthropicConfig(
+                admin_key="keyring:anthropic-admin", base_url="https://anthropic-proxy.internal",
+                timeout=5, max_retries=2, max_retry_wait=10, page_size=200,
+            ),
+            openai=OpenAIConfig(
+                admin_key="env:KG_OPENAI_ADMIN", base_url="https://openai-proxy.internal/v1",
+                timeout=7, max_retries=1, max_retry_wait=5, page_size=50, projects=("proj_abc",),
+                include_archived=True,
+            ),
+            litellm=LiteLLMConfig(
+                admin_key="keyring:litellm-master", base_url="https://llm-gateway.internal",
+                timeout=9, max_retries=6, max_retry_wait=20, page_size=25,
+            ),
+            gcp_secretmanager=GcpSecretManagerConfig(
+                projects=("prod-project",),
+                endpoint="https://secretmanager.europe-west1.rep.googleapis.com",
+                access_token="env:KG_GCP_TOKEN", timeout=12, page_size=100,
+            ),
+            azure_keyvault=AzureKeyVaultConfig(
+                vaults=("https://prod-vault.vault.azure.net",), access_token="env:KG_AZURE_TOKEN",
+                timeout=15,
             ),
         ),
         labels=LabelsConfig(
