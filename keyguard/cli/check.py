@@ -144,7 +144,10 @@ def check(
     report = Report(
         inventory=result, now=now, first_seen=report.first_seen,
         findings=() if update_baseline else checked.findings,
-        rules=loaded.catalogue, waived=checked.waived,
+        # only the rules that ran: a disabled rule must not show as "checked, passed"
+        rules={rid: meta for rid, meta in loaded.catalogue.items()
+               if rid in checked.rules_run or rid == "waiver-expired"},
+        waived=checked.waived,
         baselined=(*checked.baselined, *checked.findings) if update_baseline else checked.baselined,
         fail_on=threshold,
     )
