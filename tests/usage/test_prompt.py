@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import statistics
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,13 +14,25 @@ TEMPLATE = ("You are a support agent. Customer {name} (id {id}) asks about order
             "where is my parcel? Answer politely and include the tracking link.")
 
 
-def test_same_template_is_close_unrelated_text_is_far() -> None:
-    a = prompt.fingerprint(TEMPLATE.format(name="Ann", id=1234, order="A-99812"))
-    b = prompt.fingerprint(TEMPLATE.format(name="Bob", id=98765, order="Z-00001"))
-    other = prompt.fingerprint("Write a Python function that parses CloudTrail logs from S3 "
-                               "and counts the API calls per access key and per region.")
-    assert prompt.distance(a, b) <= 12
-    assert prompt.distance(a, other) >= 20
+UNRELATED = [
+    "Write a Python function that parses CloudTrail logs from S3 and counts the API calls "
+    "per access key and per region.",
+    "Translate the following paragraph into French and keep the formatting intact.",
+    "List ten creative names for a coffee shop near the beach.",
+    "Explain the difference between TCP and UDP to a beginner with examples.",
+    "Generate SQL that returns the top customers by revenue for last quarter.",
+]
+
+
+def test_same_template_is_closer_than_any_unrelated_prompt() -> None:
+    filled = [prompt.fingerprint(TEMPLATE.format(name=name, id=i * 7919, order=f"A-{i * 31337}"))
+              for i, name in enumerate(["Ann", "Bob", "Chen", "Dana", "Eve", "Farid"], 1)]
+    others = [prompt.fingerprint(text) for text in UNRELATED]
+    same = [prompt.distance(a, b) for a, b in itertools.combinations(filled, 2)]
+    apart = [prompt.distance(a, b) for a in filled for b in others]
+    assert max(same) < min(apart)
+    assert statistics.median(same) <= 12
+    assert statistics.median(apart) >= 24
 
 
 def test_numbers_and_ids_do_not_change_the_fingerprint() -> None:
