@@ -16,6 +16,7 @@ cost per request is bounded.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Mapping
 
@@ -44,9 +45,11 @@ def fingerprint(text: str) -> str:
     repeated a hundred times weighs as much as once.
     """
     tokens = normalise(text)
-    features = {
-        " ".join(tokens[i : i + n]) for n in (1, 2, 3) for i in range(max(1, len(tokens) - n + 1))
-    }
+    # Distinct n-grams as tuples first (C-speed zip/set), joined to text only once each.
+    grams: set[tuple[str, ...]] = set(zip(tokens, strict=False))
+    grams.update(itertools.pairwise(tokens))
+    grams.update(zip(tokens, tokens[1:], tokens[2:], strict=False))
+    features = {" ".join(gram) for gram in grams} or {""}
     # NOTE: per-bit counting in Python costs 64 steps per feature. Instead the digests are
     # bit-sliced: byte j of every digest forms one column, and the count of features with
     # bit i set in byte j is a single C-level popcount of that column under a mask.

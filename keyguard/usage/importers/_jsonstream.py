@@ -31,6 +31,7 @@ _CHUNK = 1 << 16
 _FAST_LIMIT = 1 << 20  # objects up to this size are decoded whole (fast C path)
 _NON_WS = re.compile(r"[^ \t\r\n]")
 _RESYNC = re.compile(r"\n[ \t\r]*[\[{]")
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
 _DECODER = json.JSONDecoder()
 
 
@@ -112,8 +113,12 @@ class _Buffer:
                 raise _Bad(f"invalid JSON: {exc.msg}", line) from None
             except RecursionError:
                 raise _Bad("JSON nested too deeply", self.line) from None
-            if end >= len(self.text) and not self.eof:
-                # NOTE: a number or literal at the buffer's end may continue in the next chunk.
+            if not self.eof and (
+                end >= len(self.text)
+                or (isinstance(obj, int | float) and _NUMBER_TAIL.fullmatch(self.text, end))
+            ):
+                # NOTE: a number may continue in the next chunk: "1" or "0." at the end of
+                # the buffer decodes as a shorter number, so read on and decode again.
                 self._grow(cap, limit is not None)
                 continue
             if end - self.pos > cap:

@@ -33,7 +33,7 @@ def _records(data: bytes, max_record: int = 1 << 20) -> list[object]:
     return out
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(records=st.lists(_record, max_size=6), chunk=st.integers(1, 64),
        fast_limit=st.sampled_from([1, 8, 1 << 20]),
        shape=st.sampled_from(["jsonl", "array", "records", "pretty", "concatenated"]))
