@@ -14,6 +14,7 @@ Kinds are API (baselines key on them): add a row or an alias, never rename one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -200,6 +201,10 @@ class SecretMatch:
     field: str | None = None  # JSON field or .env variable that held it
     key_id: str | None = None  # public id (AWS access key id)
     line: int | None = None  # 1-based line in a text file
+    #: Keyed fingerprints of the handles a provider shows for this value (see
+    #: :func:`provider_handles`), so a stored copy can be joined with the provider's key
+    #: list without keeping any part of the value.
+    links: tuple[Fingerprint, ...] = ()
 
 
 @cache
@@ -269,7 +274,8 @@ def inspect_value(value: Secret, fingerprinter: Fingerprinter, name: str | None 
         # A bare access key id is not a credential on its own; report it as a known id.
         return [SecretMatch(Provider(fmt.provider), Kind(fmt.kind), fingerprinter.fingerprint(value), key_id=text)]
     if fmt is not None:
-        return [SecretMatch(Provider(fmt.provider), Kind(fmt.kind), fingerprinter.fingerprint(value))]
+        return [SecretMatch(Provider(fmt.provider), Kind(fmt.kind), fingerprinter.fingerprint(value),
+                            links=links_of(text, fingerprinter))]
     return [_unknown(value, fingerprinter)]
 
 
@@ -369,11 +375,13 @@ def _from_fields(
         fmt = classify_token(fval, fname)
         if fmt is not None and fmt.secret:
             matches.append(SecretMatch(Provider(fmt.provider), Kind(fmt.kind),
-                                       fp.fingerprint(Secret(fval)), field=fname, line=fline or None))
+                                       fp.fingerprint(Secret(fval)), field=fname, line=fline or None,
+                                       links=links_of(fval.strip(), fp)))
         elif (fmt is None and _secret_name(fname) and not _PLACEHOLDER.match(fval.strip())
               and (keep_unknown_named or len(fval.strip()) >= 8)):
             matches.append(SecretMatch(UNKNOWN_PROVIDER, UNKNOWN_KIND, fp.fingerprint(Secret(fval)),
-                                       field=fname, line=fline or None))
+                                       field=fname, line=fline or None,
+                                       links=links_of(fval.strip(), fp)))
     return matches
 
 
@@ -417,4 +425,30 @@ def _aws_secret_shape(value: str) -> bool:
 
 
 def _unknown(value: Secret, fp: Fingerprinter) -> SecretMatch:
-    return SecretMatch(UNKNOWN_PROVIDER, UNKNOWN_KIND, fp.fingerprint(value))
+    return SecretMatch(UNKNOWN_PROVIDER, UNKNOWN_KIND, fp.fingerprint(value),
+                       links=links_of(value.reveal().strip(), fp))
+
+
+def provider_handles(value: str) -> list[str]:
+    """The non-secret handles provider admin APIs show for a full key value.
+
+    Anthropic lists ``partial_key_hint`` (first 16 + ``...`` + last 4 characters); OpenAI
+    lists ``redacted_value`` (assumed first 6 + ``...`` + last 4: the masking rule is not
+    documented, provider-formats.md §2.3 [GAP]); LiteLLM identifies a virtual key by the
+    SHA-256 hex of the key (its ``token``). keyguard never stores these handles, only their
+    keyed fingerprints (:func:`links_of`), which provider sources compute from the API's
+    side of the same handle.
+    """
+    if not value.startswith("sk-") or len(value) < 24:
+        return []
+    out = [hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()]
+    if value.startswith("sk-ant-"):
+        out.append(f"{value[:16]}...{value[-4:]}")
+    else:
+        out.append(f"{value[:6]}...{value[-4:]}")
+    return out
+
+
+def links_of(value: str, fp: Fingerprinter) -> tuple[Fingerprint, ...]:
+    """Keyed fingerprints of :func:`provider_handles` (empty for values no provider lists)."""
+    return tuple(fp.fingerprint(Secret(handle)) for handle in provider_handles(value))

@@ -18,6 +18,7 @@ from functools import cache
 
 from keyguard.config import LabelsConfig
 from keyguard.errors import KeyguardError, SourceError
+from keyguard.join import join_provider_keys
 from keyguard.model import Fingerprint, Inventory, KeyRecord, SourceFailure
 from keyguard.registry import Registry
 from keyguard.sources import SOURCES, Source, SourceContext
@@ -55,6 +56,7 @@ def run_inventory(
         recs, fails = results[name]
         keys.extend(label(r, ctx.config.labels) for r in recs)
         failures.extend(fails)
+    keys = join_provider_keys(keys)
     keys.sort(key=lambda r: (r.source, r.location, r.field or ""))
     return Inventory(keys=tuple(keys), failures=tuple(failures), sources=tuple(names),
                      taken_at=ctx.now)

@@ -139,6 +139,9 @@ class KeyRecord:
     rotation: RotationSettings | None = None
     scope: Scope = dataclasses.field(default_factory=Scope)
     fingerprint: Fingerprint | None = None
+    #: Keyed fingerprints of provider-side handles (partial hint, redacted value, LiteLLM
+    #: token hash): equal on a stored copy and on the provider's record of the same key.
+    links: tuple[Fingerprint, ...] = ()
     plaintext: bool = False  # stored unencrypted at rest (.env files)
     value_inspected: bool = False
     provenance: Mapping[str, str] = dataclasses.field(default_factory=dict)

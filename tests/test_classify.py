@@ -28,6 +28,7 @@ from keyguard.classify import (
     classify_token,
     format_by_kind,
     inspect_value,
+    links_of,
     parse_env_line,
     scan_env_text,
 )
@@ -333,7 +334,7 @@ def test_fakes_module() -> None:
 
 def test_secret_match_has_no_value_field() -> None:
     assert [f.name for f in dataclasses.fields(SecretMatch)] == [
-        "provider", "kind", "fingerprint", "field", "key_id", "line",
+        "provider", "kind", "fingerprint", "field", "key_id", "line", "links",
     ]
 
 
@@ -342,7 +343,8 @@ def test_secret_match_has_no_value_field() -> None:
 
 def test_bare_known_secret() -> None:
     matches = inspect_value(Secret(ANTHROPIC_API), FP)
-    assert matches == [SecretMatch(Provider("anthropic"), Kind("anthropic-api"), fp(ANTHROPIC_API))]
+    assert matches == [SecretMatch(Provider("anthropic"), Kind("anthropic-api"), fp(ANTHROPIC_API),
+                                   links=links_of(ANTHROPIC_API, FP))]
     assert_hidden(matches, ANTHROPIC_API)
 
 
@@ -777,3 +779,23 @@ def test_prefixed_aws_pairs_join_by_prefix() -> None:
     assert matches["PROD_AWS_SECRET_ACCESS_KEY"].key_id == prod_id
     assert matches["DEV_AWS_SECRET_ACCESS_KEY"].key_id == dev_id
     assert {m.kind for m in matches.values()} == {"aws-access-key"}
+
+
+def test_links_join_a_stored_value_with_provider_handles_without_keeping_them() -> None:
+    import hashlib
+    import random as _random
+
+    from keyguard.classify import provider_handles
+    from keyguard.fakes import fake_key
+    from keyguard.fingerprint import Fingerprinter
+    from keyguard.secret import Secret
+
+    fp = Fingerprinter(b"k" * 32)
+    value = fake_key("anthropic-api", _random.Random(1))
+    (match,) = inspect_value(Secret(value), fp)
+    hint = f"{value[:16]}...{value[-4:]}"
+    assert fp.fingerprint(Secret(hint)) in match.links
+    assert fp.fingerprint(Secret(hashlib.sha256(value.encode()).hexdigest())) in match.links
+    assert hint not in repr(match)
+    assert provider_handles("AKIAIOSFODNN7EXAMPLE") == []
+    assert links_of("ghp_" + "a" * 36, fp) == ()

@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from keyguard.config import ProviderApiConfig
 from keyguard.credentials import resolve
 from keyguard.errors import ConfigError
+from keyguard.fingerprint import Fingerprinter
+from keyguard.model import Fingerprint
 from keyguard.secret import Secret
 
 #: JSON value as parsed by :func:`json.loads`; sources narrow it with the helpers below.
@@ -287,3 +289,17 @@ def unix(value: Json) -> datetime | None:
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def link_hint(hint: str | None, fingerprinter: Fingerprinter, details: list[str]) -> tuple[Fingerprint, ...]:
+    """Keep a provider's key hint only as a keyed fingerprint (plus its last 4 characters).
+
+    ``hint`` is the provider's partial view of a key (Anthropic ``partial_key_hint``, OpenAI
+    ``redacted_value``). Its fingerprint equals the one :func:`keyguard.classify.links_of`
+    computes from a stored full value, which joins the two without keyguard ever keeping
+    a prefix of the key.
+    """
+    if not hint:
+        return ()
+    details.append(f"hint=…{hint[-4:]}")
+    return (fingerprinter.fingerprint(Secret(hint)),)

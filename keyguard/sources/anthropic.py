@@ -12,8 +12,9 @@ report), and Admin API keys themselves are never listed, so the admin key keygua
 is not in this inventory (only a store holding a copy of it shows it).
 
 The record's ``key_id`` is the ``apikey_...`` id that usage reports carry, and the
-``partial_key_hint`` (first 16 + last 4 characters, not a secret) goes into
-``scope.details`` as ``hint=...`` so a stored copy can be matched to its provider key.
+``partial_key_hint`` (first 16 + last 4 characters) is kept only as a keyed fingerprint in
+``links`` (and its last 4 characters as ``hint=...`` in ``scope.details``), which is how a
+stored copy is matched to its provider key without keyguard keeping part of the value.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from keyguard.sources._http import (
     base_url,
     credential,
     items,
+    link_hint,
     obj,
     rfc3339,
     text,
@@ -104,8 +106,7 @@ class AnthropicSource:
             status = KeyStatus.EXPIRED  # the API marks it lazily; the clock is authoritative
         labels, details = _scope(raw)
         hint = text(raw, "partial_key_hint")
-        if hint:
-            details.append(f"hint={hint}")
+        links = link_hint(hint, self._ctx.fingerprinter, details)
         if status is KeyStatus.UNKNOWN and status_text:
             details.append(f"status={status_text}")
         creator = obj(raw.get("created_by"))
@@ -131,6 +132,7 @@ class AnthropicSource:
             created=created,
             expires=expires,
             scope=Scope(labels=tuple(labels), details=tuple(details)),
+            links=links,
             provenance=provenance,
         )
 

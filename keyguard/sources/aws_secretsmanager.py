@@ -87,7 +87,7 @@ class AwsSecretsManagerSource:
                 yield dataclasses.replace(base, value_inspected=True)
             for match in matches:
                 yield dataclasses.replace(base, provider=match.provider, kind=match.kind, field=match.field,
-                               key_id=match.key_id, fingerprint=match.fingerprint,
+                               key_id=match.key_id, fingerprint=match.fingerprint, links=match.links,
                                value_inspected=True)
 
     def _read_values(

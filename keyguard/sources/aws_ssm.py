@@ -124,7 +124,7 @@ class AwsSsmSource:
                 yield dataclasses.replace(base, value_inspected=True)
             for m in matches:
                 yield dataclasses.replace(base, provider=m.provider, kind=m.kind, field=m.field,
-                                          key_id=m.key_id, fingerprint=m.fingerprint,
+                                          key_id=m.key_id, fingerprint=m.fingerprint, links=m.links,
                                           value_inspected=True)
 
     def _use_tagging_api(self, count: int) -> bool:

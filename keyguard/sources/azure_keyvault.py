@@ -166,7 +166,7 @@ class AzureKeyVaultSource:
             yield dataclasses.replace(base, value_inspected=True)
         for m in matches:
             yield dataclasses.replace(base, provider=m.provider, kind=m.kind, field=m.field,
-                                      key_id=m.key_id, fingerprint=m.fingerprint, value_inspected=True)
+                                      key_id=m.key_id, fingerprint=m.fingerprint, links=m.links, value_inspected=True)
 
     def _record(self, url: str, props: SecretProperties) -> KeyRecord:
         name = props.name or "?"

@@ -199,7 +199,7 @@ class DotenvSource:
                 provider=match.provider,
                 kind=match.kind,
                 key_id=match.key_id,
-                fingerprint=match.fingerprint,
+                fingerprint=match.fingerprint, links=match.links,
                 plaintext=True,
                 value_inspected=True,
                 last_changed=changed,

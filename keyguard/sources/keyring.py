@@ -257,7 +257,7 @@ class KeyringSource:
         for match in matches:
             yield dataclasses.replace(
                 base, provider=match.provider, kind=match.kind, field=match.field,
-                key_id=match.key_id, fingerprint=match.fingerprint, value_inspected=True,
+                key_id=match.key_id, fingerprint=match.fingerprint, links=match.links, value_inspected=True,
             )
 
     def _missing(self, entry: KeyringEntry) -> SourceFailure:

@@ -8,7 +8,7 @@ ignore ``return_full_object`` answer with bare key hashes; for those, each key i
 
 The proxy stores only ``token``, the sha256 of the key, which is not a secret: it becomes
 ``key_id`` (spend logs carry the same hash, see the reference's join table). ``key_name``
-(``sk-...abcd``) is a display hint and goes into ``scope.details`` as ``hint=...``. Budgets,
+(``sk-...abcd``) is a display hint; it is not kept (the token hash in ``links`` joins). Budgets,
 spend and allowed models are scope facts; an empty model list means every model the proxy
 serves, labelled ``full-access``.
 """
@@ -28,6 +28,7 @@ from keyguard.model import (
     Scope,
     SourceFailure,
 )
+from keyguard.secret import Secret
 from keyguard.sources import Source, SourceContext
 from keyguard.sources._http import (
     ApiError,
@@ -124,7 +125,7 @@ class LiteLLMSource:
         listed = raw.get("models")
         models = [m for m in listed if isinstance(m, str)] if isinstance(listed, list) else []
         details: list[str] = []
-        for label, field in (("hint", "key_name"), ("alias", "key_alias"), ("user", "user_id"),
+        for label, field in (("alias", "key_alias"), ("user", "user_id"),
                              ("team", "team_id"), ("organization", "organization_id"),
                              ("budget-duration", "budget_duration")):
             if text(raw, field):
@@ -154,6 +155,8 @@ class LiteLLMSource:
             provider=Provider("litellm"),
             kind=Kind("litellm-virtual"),
             key_id=token,
+            # the token is SHA-256 of the key: a stored copy's links hold the same fingerprint
+            links=(self._ctx.fingerprinter.fingerprint(Secret(token)),),
             owner=owner,
             tags={k: v for k, v in metadata.items() if isinstance(v, str)},
             status=status,

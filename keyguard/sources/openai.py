@@ -11,8 +11,8 @@ key (``sk-admin-...``, read scope is enough):
 
 Timestamps are unix seconds. ``last_used_at`` becomes ``last_used``; the owner is the
 user's email (project keys), the service account's name, or the admin key owner's name.
-``redacted_value`` (``sk-abc...def``, not a secret) goes into ``scope.details`` as
-``hint=...`` and the ``key_...`` id into ``key_id``: usage and cost reports carry that id.
+``redacted_value`` (``sk-abc...def``) is kept as a keyed fingerprint in ``links`` (its
+last 4 characters as ``hint=...``), and the ``key_...`` id goes into ``key_id``: usage and cost reports carry that id.
 
 A rejected key (401) stops the source with one failure; a refused or broken project is one
 failure for that project and the others are still read.
@@ -35,6 +35,7 @@ from keyguard.sources._http import (
     bearer,
     credential,
     items,
+    link_hint,
     obj,
     text,
     unix,
@@ -183,9 +184,7 @@ class OpenAISource:
             status = KeyStatus.EXPIRED
         elif inactive:  # the owner lost access to the project: the key no longer works
             status = KeyStatus.INACTIVE
-        hint = text(raw, "redacted_value")
-        if hint:
-            details.append(f"hint={hint}")
+        links = link_hint(text(raw, "redacted_value"), self._ctx.fingerprinter, details)
         provenance = {"status": source_call, "scope": source_call}
         for name, value in (("created", created), ("last_used", last_used), ("expires", expires),
                             ("owner", owner)):
@@ -195,7 +194,8 @@ class OpenAISource:
             source=self.name, location=location, name=text(raw, "name") or key_id,
             provider=Provider("openai"), kind=Kind(kind), key_id=key_id, owner=owner,
             status=status, created=created, last_used=last_used, expires=expires,
-            scope=Scope(labels=labels, details=tuple(details)), provenance=provenance,
+            scope=Scope(labels=labels, details=tuple(details)), links=links,
+            provenance=provenance,
         )
 
 

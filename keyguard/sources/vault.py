@@ -427,7 +427,8 @@ class VaultSource:
             return _Outcome((dataclasses.replace(base, value_inspected=True),))
         return _Outcome(tuple(
             dataclasses.replace(base, provider=m.provider, kind=m.kind, field=m.field,
-                                key_id=m.key_id, fingerprint=m.fingerprint, value_inspected=True)
+                                key_id=m.key_id, fingerprint=m.fingerprint, links=m.links,
+                                value_inspected=True)
             for m in matches
         ))
 

@@ -6,12 +6,16 @@ import time
 
 import pytest
 
+from keyguard.classify import links_of
 from keyguard.config import AnthropicConfig, SourcesConfig
+from keyguard.fingerprint import Fingerprinter
 from keyguard.model import KeyStatus
 from tests.fakes.anthropic_api import FakeAnthropicApi
-from tests.fixtures.providers import collect, context
+from tests.fixtures.providers import FINGERPRINT_KEY, collect, context
 
 SOURCE = "anthropic"
+
+FP = Fingerprinter(FINGERPRINT_KEY)
 
 
 def test_lists_every_key_across_pages(anthropic_api: FakeAnthropicApi) -> None:
@@ -48,7 +52,9 @@ def test_field_mapping_both_schema_generations(anthropic_api: FakeAnthropicApi) 
         assert record.created == key.created
         assert record.expires == key.expires
         assert record.owner == key.creator
-        assert f"hint={key.hint}" in record.scope.details
+        assert f"hint=…{key.hint[-4:]}" in record.scope.details
+        assert key.hint not in repr(record)  # only a keyed fingerprint of the hint is kept
+        assert record.links == links_of(key.value, FP)[1:]  # joins a stored copy of the key
         assert record.fingerprint is None
         assert not record.value_inspected
         assert record.provenance["created"] == "anthropic:GET /v1/organizations/api_keys"

@@ -7,12 +7,16 @@ import time
 import pytest
 
 from keyguard.config import LiteLLMConfig, SourcesConfig
+from keyguard.fingerprint import Fingerprinter
 from keyguard.model import KeyStatus
+from keyguard.secret import Secret
 from keyguard.sources._http import rfc3339
 from tests.fakes.litellm_api import FakeLiteLLMApi
-from tests.fixtures.providers import collect, context
+from tests.fixtures.providers import FINGERPRINT_KEY, collect, context
 
 SOURCE = "litellm"
+
+FP = Fingerprinter(FINGERPRINT_KEY)
 
 
 def _cfg(**settings: object) -> SourcesConfig:
@@ -43,7 +47,7 @@ def test_field_mapping(litellm_api: FakeLiteLLMApi) -> None:
         assert record.location == f"litellm:{row['token']}"
         assert (record.provider, record.kind) == ("litellm", "litellm-virtual")
         assert record.name == (row["key_alias"] or row["key_name"])
-        assert f"hint={row['key_name']}" in record.scope.details
+        assert record.links == (FP.fingerprint(Secret(str(row["token"]))),)
         assert record.created == rfc3339(row["created_at"])
         assert record.created is not None
         assert record.created.tzinfo is not None  # naive proxy timestamps are UTC

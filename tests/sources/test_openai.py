@@ -8,11 +8,15 @@ from datetime import UTC, datetime
 import pytest
 
 from keyguard.config import OpenAIConfig, SourcesConfig
+from keyguard.fingerprint import Fingerprinter
 from keyguard.model import KeyStatus
+from keyguard.secret import Secret
 from tests.fakes.openai_api import FakeOpenAIApi
-from tests.fixtures.providers import SEED_NOW, collect, context
+from tests.fixtures.providers import FINGERPRINT_KEY, SEED_NOW, collect, context
 
 SOURCE = "openai"
+
+FP = Fingerprinter(FINGERPRINT_KEY)
 
 
 def _cfg(**settings: object) -> SourcesConfig:
@@ -51,7 +55,8 @@ def test_admin_key_mapping(openai_api: FakeOpenAIApi) -> None:
         assert record.expires == _ts(raw["expires_at"])
         assert record.owner == raw["owner"]["name"]  # type: ignore[index]
         assert record.scope.labels == ("organization", "admin")
-        assert f"hint={raw['redacted_value']}" in record.scope.details
+        assert f"hint=…{str(raw['redacted_value'])[-4:]}" in record.scope.details
+        assert record.links == (FP.fingerprint(Secret(str(raw["redacted_value"]))),)
         assert record.status is KeyStatus.ACTIVE
     assert by_id["key_admin0"].last_used is None
 
@@ -68,7 +73,8 @@ def test_project_key_mapping(openai_api: FakeOpenAIApi) -> None:
         assert record.scope.labels == ("project",)
         assert f"project={project.id}" in record.scope.details
         assert f"project-name={project.name}" in record.scope.details
-        assert f"hint={raw['redacted_value']}" in record.scope.details
+        assert f"hint=…{str(raw['redacted_value'])[-4:]}" in record.scope.details
+        assert record.links == (FP.fingerprint(Secret(str(raw["redacted_value"]))),)
         assert record.created == _ts(raw["created_at"])
         assert record.last_used == _ts(raw["last_used_at"])
         if owner["type"] == "service_account":
