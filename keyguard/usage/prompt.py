@@ -25,16 +25,25 @@ PREFIX = "sh1:"
 MAX_CHARS = 4_096  # templates show in the first few KB; cost stays bounded
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-_HEXISH = re.compile(r"\b(?=\w*\d)[0-9a-z_-]{16,}\b")
 _DIGITS = re.compile(r"\d+")
 
 
 def normalise(text: str) -> list[str]:
-    """Word tokens of a prompt with its variable parts (numbers, ids) replaced."""
-    lowered = text[:MAX_CHARS].lower()
-    lowered = _HEXISH.sub("#", lowered)
-    lowered = _DIGITS.sub("0", lowered)
-    return _TOKEN.findall(lowered) or (["#"] if "#" in lowered else [])
+    """Word tokens of a prompt with its variable parts (numbers, ids) replaced.
+
+    A token of 16+ characters with a digit (a hex id, a key, a hash) becomes ``#``; other
+    digit runs become ``0``. Tokenising first and touching only tokens with non-letters is
+    several times faster than regex substitutions over the whole text.
+    """
+    out: list[str] = []
+    for token in _TOKEN.findall(text[:MAX_CHARS].lower()):
+        if token.isalpha():
+            out.append(token)
+        elif len(token) >= 16 and any(c.isdigit() for c in token):
+            out.append("#")
+        else:
+            out.append(_DIGITS.sub("0", token))
+    return out
 
 
 def fingerprint(text: str) -> str:
@@ -55,12 +64,12 @@ def fingerprint(text: str) -> str:
     # bit i set in byte j is a single C-level popcount of that column under a mask.
     n = len(features)
     digests = b"".join(hashlib.blake2b(f.encode(), digest_size=8).digest() for f in features)
+    masks = [int.from_bytes(bytes((1 << i,)) * n, "little") for i in range(8)]
     result = 0
     for j in range(8):
         column = int.from_bytes(digests[j::8], "little")
-        for i in range(8):
-            ones = (column & (int.from_bytes(bytes((1 << i,)) * n, "little"))).bit_count()
-            if 2 * ones > n:
+        for i, mask in enumerate(masks):
+            if 2 * (column & mask).bit_count() > n:
                 result |= 1 << (8 * j + i)
     return f"{PREFIX}{result:016x}"
 
