@@ -131,6 +131,12 @@ def test_auto_detection_per_file_and_forced_format(tmp_path: Path) -> None:
                                       "generic": 1, "cloudtrail": 1}
     assert stats.events_per_format == {"anthropic-usage": 1, "openai-usage": 1, "litellm": 1,
                                        "generic": 1}
+    # A LiteLLM log storing Anthropic responses (usage.cache_creation) is still LiteLLM.
+    stored = _litellm_row(2) | {"response": {"usage": {"cache_creation": {
+        "ephemeral_5m_input_tokens": 0}, "cache_read_input_tokens": 0}}}
+    (tmp_path / "l2.jsonl").write_text(json.dumps(stored) + "\n")
+    _events, stats = _read([tmp_path / "l2.jsonl"])
+    assert stats.files_per_format == {"litellm": 1}
     # Forced: a file whose head does not say what it is.
     odd = tmp_path / "odd.csv"
     odd.write_text("ts,who\n2025-01-01T00:00:00Z,k\n")

@@ -41,10 +41,14 @@ class AnthropicUsageImporter:
         self._max_record = config.max_record_bytes
 
     def sniff(self, head: bytes, path: str) -> bool:
-        """Anthropic's token fields, or its bucket fields (``starting_at`` + ``results``)."""
+        """The report's own field ``uncached_input_tokens``, or its bucket fields.
+
+        NOTE: not ``cache_creation``: Messages API responses carry it too, and a LiteLLM
+        log that stores responses must not be taken for a usage report.
+        """
         if not is_json(head):
             return False
-        if b'"uncached_input_tokens"' in head or b'"cache_creation"' in head:
+        if b'"uncached_input_tokens"' in head:
             return True
         return b'"starting_at"' in head and b'"results"' in head
 
