@@ -66,6 +66,8 @@ class CloudTrailImporter:
 def _event(record: object, origin: str) -> UsageEvent:
     if not isinstance(record, Mapping):
         raise BadRow(f"expected a CloudTrail record object, got {type(record).__name__}")
+    if "Records" in record:  # an envelope whose Records is not a list (else it was streamed)
+        raise BadRow("Records: expected a list of records")
     identity = record.get("userIdentity")
     if identity is None:
         identity = {}

@@ -124,3 +124,13 @@ def test_sniff() -> None:
     assert importer.sniff(json.dumps(_record()).encode(), "x.jsonl")
     assert not importer.sniff(b'{"data": [{"starting_at": "x", "results": []}]}', "x")
     assert not importer.sniff(b"eventVersion,eventSource\n", "x.csv")
+
+
+def test_envelope_of_the_wrong_shape() -> None:
+    items = run("cloudtrail", b'{"Records": {"eventTime": "2025-03-04T12:31:07Z"}}\n'
+                              b'{"Records": "x"}\n{"Records": [[1]]}\n')
+    assert [(e.line, e.reason) for e in errors_of(items)] == [
+        (1, "Records: expected a list of records"),
+        (2, "Records: expected a list of records"),
+        (3, "expected a CloudTrail record object, got list"),
+    ]
