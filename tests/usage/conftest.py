@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,8 +42,3 @@ def errors_of(items: list[UsageEvent | RowError]) -> list[RowError]:
     """Only the row errors."""
     return [i for i in items if isinstance(i, RowError)]
 
-
-def iter_lines(*rows: str) -> Iterator[str]:
-    """Lines with newlines, for building JSONL/CSV samples."""
-    for row in rows:
-        yield row + "\n"
