@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,11 +19,13 @@ class PluginsFormat(enum.StrEnum):
     JSON = "json"
 
 
-def _registries() -> dict[str, Registry[object]]:
+def _registries() -> dict[str, Registry[Any]]:
+    from keyguard.policies import POLICIES
     from keyguard.report import REPORTERS
     from keyguard.sources import SOURCES
+    from keyguard.usage.importers import IMPORTERS
 
-    return {"source": SOURCES, "format": REPORTERS}  # type: ignore[dict-item]
+    return {"source": SOURCES, "rule": POLICIES, "format": REPORTERS, "importer": IMPORTERS}
 
 
 @handle_errors
@@ -33,10 +35,11 @@ def plugins(
     ] = PluginsFormat.TABLE,
     output: OutputOpt = "-",
 ) -> None:
-    """List sources and output formats, built-in or added by other packages.
+    """List sources, rules, output formats and usage importers, built-in or from other packages.
 
-    Third-party packages add plugins through the entry-point groups keyguard.sources and
-    keyguard.reporters; nothing is imported to list them.
+    Third-party packages add plugins through the entry-point groups keyguard.sources,
+    keyguard.policies, keyguard.reporters and keyguard.importers; nothing is imported to
+    list them.
     """
     check_output_path(output)
     rows = [

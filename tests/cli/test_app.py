@@ -82,7 +82,9 @@ def test_plugins_lists_sources_and_formats(cli: Cli) -> None:
     names = {(r["type"], r["name"]) for r in rows}
     for expected in (("source", "dotenv"), ("source", "aws-ssm"), ("source", "aws-iam"),
                      ("source", "aws-secretsmanager"), ("source", "keyring"),
-                     ("format", "json"), ("format", "table"), ("format", "csv")):
+                     ("format", "json"), ("format", "table"), ("format", "csv"),
+                     ("format", "sarif"), ("rule", "rotation-max-age"), ("rule", "waiver-expired"),
+                     ("importer", "cloudtrail"), ("importer", "litellm")):
         assert expected in names
     assert all(r["builtin"] for r in rows)
     table = cli(["plugins"])
