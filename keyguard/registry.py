@@ -16,6 +16,9 @@ from keyguard.errors import PluginError
 
 T = TypeVar("T")
 
+#: Optional dependency (top-level module) -> the keyguard extra that installs it.
+_EXTRAS = {"hvac": "vault", "google": "gcp", "azure": "azure", "moto": "demo", "freezegun": "demo"}
+
 
 class Registry(Generic[T]):
     """Plugins of one kind (sources, reporters...), found by module name or entry point."""
@@ -57,10 +60,12 @@ class Registry(Generic[T]):
         except (ImportError, AttributeError) as exc:
             # NOTE: a missing optional dependency (keyguard[gcp]) lands here; name it.
             missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
+            extra = _EXTRAS.get((missing or "").split(".")[0])
             raise PluginError(
                 f"{self.noun} {name!r} cannot be loaded from {target}"
                 + (f": module {missing!r} is not installed" if missing else f": {exc}"),
-                "install the package that provides it, or choose another",
+                f"install it with: pip install 'keyguard[{extra}]'" if extra
+                else "install the package that provides it, or choose another",
             ) from None
 
     def _targets(self) -> dict[str, str]:

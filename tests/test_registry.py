@@ -158,3 +158,20 @@ def test_empty_package_has_no_plugins(tmp_path: Path) -> None:
     with pytest.raises(PluginError) as info:
         registry.load("x")
     assert info.value.message == "unknown thing 'x'"
+
+
+def test_missing_optional_dependency_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = tmp_path / "kg_extra_plugins"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "needs_hvac.py").write_text("import hvac_missing_for_test as hvac\nPLUGIN = object\n")
+    (pkg / "needs_google.py").write_text("import google.nonexistent_for_test\nPLUGIN = object\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry: Registry[object] = Registry("kg_extra_plugins", [str(pkg)], "keyguard.test-extra", "source")
+    with pytest.raises(PluginError) as info:
+        registry.load("needs-google")
+    assert "keyguard[gcp]" in str(info.value)
+    with pytest.raises(PluginError) as info:
+        registry.load("needs-hvac")
+    assert "hvac_missing_for_test" in str(info.value)
+    assert "install the package" in str(info.value)
