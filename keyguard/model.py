@@ -240,6 +240,7 @@ class Alert:
     evidence: Mapping[str, float | int | str] = dataclasses.field(default_factory=dict)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
+    key_alias: str | None = None  # human name of the key (``subject``) when the export has one
 
 
 @dataclass(frozen=True, slots=True)
