@@ -1,0 +1,193 @@
+"""Canary and geography detectors on synthetic keys with weeks of history."""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from keyguard.model import Alert, Severity, UsageEvent
+from keyguard.usage.detectors import DETECTORS, DetectorSettings
+from keyguard.usage.store import UsageStore, Window
+
+START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
+NOW = START + timedelta(days=60)
+IPS = {"US": "3.3.3.3", "DE": "5.5.5.5", "BR": "7.7.7.7", "FR": "9.9.9.9"}
+
+
+def use(key: str, when: datetime, country: str, alias: str | None = None) -> UsageEvent:
+    return UsageEvent(time=when, key_id=key, source_format="litellm", key_alias=alias,
+                      source_ip=IPS[country], country=country, user_agent="python-httpx",
+                      origin=f"spend.jsonl:{int(when.timestamp())}")
+
+
+def office_traffic(key: str, days: int, countries: Iterable[str] = ("US", "DE")) -> list[UsageEvent]:
+    """Weekday office hours from each country: DE mornings (08-11 UTC), US afternoons (14-17)."""
+    hours = {"DE": (8, 9, 10, 11), "US": (14, 15, 16, 17), "FR": (9, 10)}
+    out: list[UsageEvent] = []
+    for day in range(days):
+        base = START + timedelta(days=day)
+        if base.weekday() >= 5:
+            continue
+        for country in countries:
+            out.extend(use(key, base + timedelta(hours=h, minutes=5), country)
+                       for h in hours[country])
+    return sorted(out, key=lambda e: e.time)
+
+
+def scan(events: list[UsageEvent], window: Window | None = None,
+         settings: DetectorSettings | None = None) -> list[Alert]:
+    with UsageStore() as store:
+        store.add(events)
+        span = window or Window(min(e.time for e in events), max(e.time for e in events))
+        settings = settings or DetectorSettings()
+        return [alert for name in DETECTORS.names()
+                for alert in DETECTORS.load(name)().evaluate(store, span, NOW, settings)]
+
+
+def test_registry_names_match_detector_ids() -> None:
+    assert DETECTORS.names() == ["canary", "geography"]
+    for name in DETECTORS.names():
+        assert DETECTORS.load(name).id == name
+
+
+# -- canary --------------------------------------------------------------------------------
+
+def test_canary_use_is_critical_with_when_and_where() -> None:
+    events = [*office_traffic("key-live", 3),
+              use("key-decoy", START + timedelta(days=2, hours=3), "BR", alias="decoy-env"),
+              use("key-decoy", START + timedelta(days=2, hours=4), "BR", alias="decoy-env")]
+    settings = DetectorSettings(canaries=("decoy-env",))
+    alerts = [a for a in scan(events, settings=settings) if a.rule_id == "canary"]
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert.severity is Severity.CRITICAL
+    assert alert.subject == "key-decoy"
+    assert alert.key_alias == "decoy-env"
+    assert alert.evidence["matched_on"] == "key_alias"
+    assert alert.evidence["events"] == 2
+    assert alert.evidence["source_ips"] == IPS["BR"]
+    assert alert.evidence["countries"] == "BR"
+    assert alert.evidence["first_seen"] == "2026-01-07T03:00:00Z"
+    assert alert.last_seen == START + timedelta(days=2, hours=4)
+    assert "Canary key decoy-env was used 2 time(s)" in alert.message
+
+
+def test_no_canary_alert_without_canary_use() -> None:
+    events = office_traffic("key-live", 3)
+    settings = DetectorSettings(canaries=("key-decoy", "decoy-env"))
+    assert [a for a in scan(events, settings=settings) if a.rule_id == "canary"] == []
+
+
+def test_canary_outside_the_window_is_not_reported_again() -> None:
+    events = [*office_traffic("key-live", 3), use("key-decoy", START + timedelta(hours=1), "BR")]
+    window = Window(START + timedelta(days=1), START + timedelta(days=3))
+    alerts = scan(events, window, DetectorSettings(canaries=("key-decoy",)))
+    assert [a for a in alerts if a.rule_id == "canary"] == []
+
+
+# -- geography -----------------------------------------------------------------------------
+
+def test_new_country_after_learning_alerts_with_evidence() -> None:
+    attack = [use("k", START + timedelta(days=21, hours=h), "BR") for h in (2, 3)]
+    alerts = scan(office_traffic("k", 21) + attack)
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert (alert.rule_id, alert.severity, alert.subject) == ("geography", Severity.HIGH, "k")
+    assert alert.evidence["country"] == "BR"
+    assert alert.evidence["reasons"] == "new-country"
+    assert alert.evidence["established_countries"] == "DE, US"
+    assert alert.evidence["events"] == 2
+    assert alert.evidence["history_events"] == 15 * 8
+    assert alert.first_seen == attack[0].time
+    assert alert.message.startswith("Key k: first use from BR after 20.7 days and 120 events")
+
+
+def test_new_country_inside_learning_period_does_not_alert() -> None:
+    early = [use("k", START + timedelta(days=2, hours=2), "BR")]
+    later = office_traffic("k", 28)
+    assert scan(sorted(early + later, key=lambda e: e.time)) == []
+
+
+def test_learning_needs_enough_events_not_only_days() -> None:
+    sparse = [use("k", START + timedelta(days=d, hours=15), "US") for d in range(0, 30, 3)]
+    attack = use("k", START + timedelta(days=31), "BR")
+    assert scan([*sparse, attack]) == []  # 10 events < 20: still learning
+    alerts = scan([*sparse, attack], settings=DetectorSettings(learning_min_events=5))
+    assert [a.evidence["country"] for a in alerts] == ["BR"]
+
+
+def test_established_multi_country_key_does_not_alert() -> None:
+    # weeks of US and DE use, then more of the same with both offices within the hour
+    events = office_traffic("k", 35)
+    overlap = [use("k", START + timedelta(days=36, hours=14), "DE"),
+               use("k", START + timedelta(days=36, hours=14, minutes=10), "US")]
+    assert scan(events + overlap) == []
+
+
+def test_judged_on_earlier_history_only() -> None:
+    # BR appears after learning and is used daily afterwards: the first BR use still alerts,
+    # because a later "established" pattern must not excuse it.
+    events = office_traffic("k", 14)
+    events += [use("k", START + timedelta(days=d, hours=20), "BR") for d in range(14, 40)]
+    alerts = scan(events)
+    assert [(a.evidence["country"], a.first_seen) for a in alerts] == [
+        ("BR", START + timedelta(days=14, hours=20))]
+    assert alerts[0].evidence["events"] == 26
+
+
+def test_daily_run_does_not_repeat_an_alerted_country() -> None:
+    events = [*office_traffic("k", 14), use("k", START + timedelta(days=14, hours=20), "BR")]
+    next_day = use("k", START + timedelta(days=15, hours=20), "BR")
+    window = Window(START + timedelta(days=15), START + timedelta(days=16))
+    assert scan([*events, next_day], window) == []
+
+
+def test_impossible_travel_names_both_countries_and_the_gap() -> None:
+    events = office_traffic("k", 14, countries=("US",))
+    # DE office is allow-listed (no new-country alert) but 20 minutes after a US use
+    events.append(use("k", START + timedelta(days=14, hours=14, minutes=25), "DE"))
+    events.append(use("k", START + timedelta(days=14, hours=14, minutes=5), "US"))
+    events.sort(key=lambda e: e.time)
+    alerts = scan(events, settings=DetectorSettings(allow_countries=("US", "DE")))
+    assert len(alerts) == 1
+    evidence = alerts[0].evidence
+    assert evidence["reasons"] == "impossible-travel"
+    assert (evidence["country"], evidence["travel_from"]) == ("DE", "US")
+    assert evidence["travel_gap_minutes"] == pytest.approx(20.0)
+    assert "20 min apart from a use in US" in alerts[0].message
+
+
+def test_travel_slower_than_the_threshold_is_not_impossible() -> None:
+    events = office_traffic("k", 14, countries=("US",))
+    events.append(use("k", START + timedelta(days=14, hours=19), "DE"))  # 2 h after US
+    assert scan(events, settings=DetectorSettings(allow_countries=("US", "DE"))) == []
+
+
+def test_impossible_travel_adds_to_a_new_country_alert() -> None:
+    events = office_traffic("k", 14, countries=("US",))
+    events.append(use("k", START + timedelta(days=14, hours=14, minutes=15), "BR"))
+    events.append(use("k", START + timedelta(days=14, hours=14, minutes=5), "US"))
+    events.sort(key=lambda e: e.time)
+    alerts = scan(events)
+    assert [a.evidence["reasons"] for a in alerts] == ["new-country, impossible-travel"]
+
+
+def test_allow_list_silences_new_countries_inside_it_and_flags_the_rest() -> None:
+    events = [*office_traffic("k", 21), use("k", START + timedelta(days=22, hours=10), "FR"), use("k", START + timedelta(days=23, hours=3), "BR")]
+    alerts = scan(events, settings=DetectorSettings(allow_countries=("US", "DE", "FR")))
+    assert [(a.evidence["country"], a.evidence["reasons"]) for a in alerts] == [
+        ("BR", "outside-allow-list, new-country")]
+    assert "outside the allowed countries (DE, FR, US)" in alerts[0].message
+
+
+def test_allow_list_is_policy_even_while_learning() -> None:
+    events = office_traffic("k", 3)  # learning: US and DE
+    alerts = scan(events, settings=DetectorSettings(allow_countries=("US",)))
+    assert [(a.evidence["country"], a.evidence["reasons"]) for a in alerts] == [
+        ("DE", "outside-allow-list")]
+    assert alerts[0].evidence["events"] == 3 * 4
+
+
+def test_unattributed_and_unlocated_events_are_not_judged() -> None:
+    events = [*office_traffic("(unattributed)", 14), use("(unattributed)", START + timedelta(days=15), "BR"), UsageEvent(time=START + timedelta(days=15), key_id="k", source_format="litellm")]
+    assert scan(events) == []
