@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keyguard.errors import StateError
 from keyguard.model import UsageEvent
@@ -111,3 +113,30 @@ def test_store_file_and_version_check(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(StateError, match="version 99"):
         UsageStore(path)
+
+
+texts = st.none() | st.text(max_size=30)
+times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+                     timezones=st.just(UTC))
+events = st.builds(
+    UsageEvent, time=times, key_id=st.text(min_size=1, max_size=20),
+    source_format=st.sampled_from(["litellm", "cloudtrail", "openai-usage"]),
+    key_alias=texts, source_ip=texts, country=texts, model=texts, user_agent=texts,
+    input_tokens=st.integers(0, 2**62), output_tokens=st.integers(0, 2**40),
+    requests=st.integers(0, 10**6), prompt_chars=st.none() | st.integers(0, 10**9),
+    event_id=texts, bucket_end=st.none() | times,
+    cost_usd=st.none() | st.floats(allow_nan=False, allow_infinity=False), origin=texts,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(events, max_size=8))
+def test_round_trip_property(batch: list[UsageEvent]) -> None:
+    with UsageStore() as store:
+        result = store.add(batch)
+        stored = store.events(Window(datetime(1999, 1, 1, tzinfo=UTC),
+                                     datetime(2101, 1, 1, tzinfo=UTC)))
+    ids = {(e.source_format, e.event_id) for e in batch if e.event_id is not None}
+    assert result.inserted == len(stored) == len(ids) + sum(e.event_id is None for e in batch)
+    for event in stored:
+        assert event in batch
