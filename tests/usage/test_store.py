@@ -116,7 +116,8 @@ def test_store_file_and_version_check(tmp_path: Path) -> None:
 
 
 texts = st.none() | st.text(max_size=30)
-times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+# NOTE: hypothesis wants naive bounds; the strategy attaches UTC itself.
+times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),  # noqa: DTZ001
                      timezones=st.just(UTC))
 events = st.builds(
     UsageEvent, time=times, key_id=st.text(min_size=1, max_size=20),
