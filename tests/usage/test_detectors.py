@@ -72,6 +72,16 @@ def test_canary_use_is_critical_with_when_and_where() -> None:
     assert "Canary key decoy-env was used 2 time(s)" in alert.message
 
 
+def test_canary_matches_a_principal_arn_too() -> None:
+    arn = "arn:aws:iam::123456789012:user/decoy"
+    event = UsageEvent(time=START, key_id="AKIAEXAMPLEDECOY0001", source_format="cloudtrail",
+                       principal=arn, source_host="AWS Internal", action="ListBuckets")
+    alerts = scan([event], settings=DetectorSettings(canaries=(arn,)))
+    assert [(a.subject, a.evidence["matched_on"], a.evidence["source_ips"]) for a in alerts] == [
+        ("AKIAEXAMPLEDECOY0001", "principal", "AWS Internal")]
+    assert alerts[0].evidence["actions"] == "ListBuckets"
+
+
 def test_no_canary_alert_without_canary_use() -> None:
     events = office_traffic("key-live", 3)
     settings = DetectorSettings(canaries=("key-decoy", "decoy-env"))
