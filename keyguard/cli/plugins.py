@@ -23,9 +23,11 @@ def _registries() -> dict[str, Registry[Any]]:
     from keyguard.policies import POLICIES
     from keyguard.report import REPORTERS
     from keyguard.sources import SOURCES
+    from keyguard.usage.detectors import DETECTORS
     from keyguard.usage.importers import IMPORTERS
 
-    return {"source": SOURCES, "rule": POLICIES, "format": REPORTERS, "importer": IMPORTERS}
+    return {"source": SOURCES, "rule": POLICIES, "format": REPORTERS, "importer": IMPORTERS,
+            "detector": DETECTORS}
 
 
 @handle_errors
@@ -38,7 +40,7 @@ def plugins(
     """List sources, rules, output formats and usage importers, built-in or from other packages.
 
     Third-party packages add plugins through the entry-point groups keyguard.sources,
-    keyguard.policies, keyguard.reporters and keyguard.importers; nothing is imported to
+    keyguard.policies, keyguard.reporters, keyguard.importers and keyguard.detectors; nothing is imported to
     list them.
     """
     check_output_path(output)
