@@ -286,6 +286,13 @@ class UsageConfig:
     max_error_samples: int = 20
     geo: bool = True  # resolve source_ip to a country with the offline iptocc table
     generic: UsageGenericConfig = field(default_factory=UsageGenericConfig)
+    # [usage.detectors]: shared detector settings plus one table per detector id; validated
+    # by keyguard.usage.settings against each detector's Params (unknown keys are errors).
+    detectors: RawTable = field(default_factory=dict)
+    # [[usage.scopes]]: per-tag / per-key overrides (allow-lists); validated there too.
+    scopes: tuple[RawTable, ...] = ()
+    # [[usage.suppressions]]: accepted alerts, same owner/reason/expires rules as waivers.
+    suppressions: tuple[RawTable, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +386,15 @@ def _build(cls: type[T], table: Mapping[str, Any], where: str, prefix: str) -> T
     return cls(**kwargs)
 
 
+def build_table(cls: type[T], table: Mapping[str, Any], where: str, prefix: str) -> T:
+    """Validate a TOML table into dataclass ``cls`` with this module's rules and messages.
+
+    For settings owned by plugins (detector parameters): unknown keys, wrong types and
+    missing required keys raise :class:`ConfigError` naming ``where`` and the dotted key.
+    """
+    return _build(cls, table, where, prefix)
+
+
 def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is tuple:
@@ -392,7 +408,8 @@ def _type_name(tp: Any) -> str:
         return "a table"
     if origin is not None and issubclass(origin, Mapping):
         return "a table of strings"
-    return {bool: "true/false", int: "an integer", str: "a string"}.get(tp, str(tp))
+    return {bool: "true/false", int: "an integer", float: "a number",
+            str: "a string"}.get(tp, str(tp))
 
 
 def _coerce(value: Any, tp: Any, where: str, dotted: str) -> Any:
@@ -429,6 +446,10 @@ def _coerce(value: Any, tp: Any, where: str, dotted: str) -> Any:
         if not isinstance(value, bool):
             raise bad
         return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"{where}: {dotted!r} must be a non-negative number, got {_short(value)}")
+        return float(value)
     if tp is int:
         low = 1 if dotted.rsplit(".", 1)[-1].replace("-", "_").startswith("max_") else 0
         if isinstance(value, bool) or not isinstance(value, int) or value < low:

@@ -132,6 +132,12 @@ VALID: dict[str, Config] = {
                 requests="n", user_agent="ua", error_code="err", principal="user", event_id="id",
                 time_format="unix",
             ),
+            detectors={"canaries": ["AKIAEXAMPLECANARY001"], "allow-countries": ["US", "DE"],
+                       "learning-days": 14, "learning-min-events": 50,
+                       "geography": {"travel-within-minutes": 90}},
+            scopes=({"tag": "team=eu", "allow-countries": ["DE", "FR"]},),
+            suppressions=({"type": "geography", "key": "sk-travel-*", "owner": "alice",
+                           "reason": "sales team travels", "expires": datetime.date(2027, 3, 31)},),
         ),
     ),
     "underscores": Config(

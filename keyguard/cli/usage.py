@@ -132,8 +132,9 @@ def scan(
     """
     from keyguard.config import state_path
     from keyguard.policies import SEVERITIES
-    from keyguard.usage.detectors import DETECTORS, DetectorSettings
+    from keyguard.usage.detectors import DETECTORS
     from keyguard.usage.reader import ImportStats, UsageReader
+    from keyguard.usage.settings import load_settings
     from keyguard.usage.store import UsageStore, Window, store_file
 
     app = app_state(ctx)
@@ -142,6 +143,8 @@ def scan(
     since_at = _parse_since(since)
     countries = tuple(sorted({_country(c) for c in allow_country or ()}))
     canaries = tuple(dict.fromkeys(c.strip() for c in canary or () if c.strip()))
+    settings = load_settings(config.usage, str(config.path or "config"), canaries=canaries,
+                             allow_countries=countries)
     reader = UsageReader(config.usage, input_format)  # PluginError (exit 2) if unknown
     reader.expand(paths)  # missing paths are exit 2 before any work
     path = store_file(state) if state is not None else (
@@ -163,10 +166,11 @@ def scan(
         window: Window | None = new
         if since_at is not None:
             window = Window(since_at, max(now, new.end if new else since_at))
-        settings = DetectorSettings(canaries=canaries, allow_countries=countries)
         alerts: list[Alert] = []
         if window is not None:
             for name in DETECTORS.names():
+                if name in settings.disabled:
+                    continue
                 alerts.extend(DETECTORS.load(name)().evaluate(store, window, now, settings))
         alerts.sort(key=lambda a: (-a.severity, a.subject, a.first_seen or now, a.rule_id))
         if output_format is UsageFormat.JSON:

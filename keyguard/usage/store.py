@@ -107,8 +107,12 @@ def store_file(path: Path) -> Path:
     return path if path.suffix == ".duckdb" else path / STORE_NAME
 
 
-def _naive(when: datetime | None) -> datetime | None:
+def naive(when: datetime | None) -> datetime | None:
+    """A time as the store keeps it: naive UTC (None stays None)."""
     return None if when is None else when.astimezone(UTC).replace(tzinfo=None)
+
+
+_naive = naive
 
 
 def _aware(when: datetime | None) -> datetime | None:
@@ -318,6 +322,15 @@ class UsageStore:
             "ELSE 1 END) FROM events WHERE key_id = ? AND time >= ? AND time < ? GROUP BY h "
             "ORDER BY h", [key_id, _naive(start), _naive(end)]).fetchall()
         return [(r[0].replace(tzinfo=UTC), int(r[1])) for r in rows]
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a detector's own aggregate over the ``events`` table (read it, never write).
+
+        Why: velocity and coordination profiles are GROUP BYs over weeks of events that
+        DuckDB computes far faster than Python loops over :meth:`history`. Bind every value
+        as a parameter; TIMESTAMP values are naive UTC both ways (see :func:`naive`).
+        """
+        return self._con.execute(sql, list(params)).fetchall()
 
     def _events(self, sql: str, params: Sequence[object]) -> list[UsageEvent]:
         return list(self._rows(sql, params))

@@ -10,12 +10,14 @@ Output: one ``critical`` alert per used key per scan window, with when (first/la
 how much (events, requests) and where (source IPs or calling services, countries, user
 agents, regions, actions, the first file:line) so the responder can start from the alert.
 
-Parameters: ``DetectorSettings.canaries`` (default: none, so the detector is silent).
+Parameters: ``DetectorSettings.canaries``, from ``--canary`` and ``canaries`` in
+``[usage.detectors]`` (default: none, so the detector is silent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
@@ -24,10 +26,16 @@ from keyguard.usage.detectors import Detector, DetectorSettings, use_evidence
 from keyguard.usage.store import UsageStore, Window
 
 
+@dataclass(frozen=True, slots=True)
+class CanaryParams:
+    """``[usage.detectors.canary]`` has no parameters: any use is proof, there is no threshold."""
+
+
 class CanaryDetector:
     """Critical alert for every canary key seen in use inside the window."""
 
     id: ClassVar[str] = "canary"
+    Params: ClassVar[type[CanaryParams]] = CanaryParams
 
     def evaluate(self, store: UsageStore, window: Window, now: datetime,
                  settings: DetectorSettings) -> Iterator[Alert]:

@@ -14,12 +14,14 @@ series of daily runs):
   same scan join it (count, last seen, IPs). Once stored, the country counts as seen, so
   the next daily run does not repeat the alert.
 * **impossible-travel** (country level). After learning, two consecutive located uses from
-  different countries closer in time than ``travel_within`` (default 1 hour) raise an
+  different countries closer in time than ``travel-within-minutes`` (default 60) raise an
   alert on the country that is not established (not seen before this scan flagged it).
   Pairs of established countries are ignored: a shared key used from the US and German
   offices in the same hour is normal once both offices are in its history.
-* **outside-allow-list.** With ``--allow-country`` given, any use from another country
-  alerts, learned or not: the list is policy, not a baseline. An allow-listed country
+* **outside-allow-list.** With ``--allow-country`` given (or ``allow-countries`` in
+  ``[usage.detectors]``, or per tag/key in ``[[usage.scopes]]``, which replaces the global
+  list for the keys it picks), any use from another country alerts, learned or not: the
+  list is policy, not a baseline. An allow-listed country
   never raises new-country, but a first use from it minutes after a use elsewhere is
   still impossible travel (one credential in two places at once).
 
@@ -65,10 +67,18 @@ class _Group:
             self.travel_from, self.travel_gap = other, gap
 
 
+@dataclass(frozen=True, slots=True)
+class GeographyParams:
+    """``[usage.detectors.geography]``; the learning period is shared (``[usage.detectors]``)."""
+
+    travel_within_minutes: float = 60.0  # consecutive uses from two countries closer than this
+
+
 class GeographyDetector:
     """New country after learning, country-level impossible travel, allow-list violations."""
 
     id: ClassVar[str] = "geography"
+    Params: ClassVar[type[GeographyParams]] = GeographyParams
 
     def evaluate(self, store: UsageStore, window: Window, now: datetime,
                  settings: DetectorSettings) -> Iterator[Alert]:
@@ -81,7 +91,9 @@ class GeographyDetector:
 
     def _judge(self, key_id: str, history: list[UsageEvent], window: Window,
                settings: DetectorSettings) -> Iterator[Alert]:
-        allow = frozenset(c.upper() for c in settings.allow_countries)
+        allow = frozenset(c.upper() for c in settings.allow_countries_for(key_id, history[-1].key_alias))
+        travel_within = timedelta(minutes=settings.params_for(self.id, GeographyParams)
+                                  .travel_within_minutes)
         learning = timedelta(days=settings.learning_days)
         first_time = history[0].time
         seen: set[str] = set()
@@ -114,7 +126,7 @@ class GeographyDetector:
                     group(country, n_before, event.time).reasons.extend(reasons)
                 if (learned and previous is not None and previous.country != country
                         and previous.country is not None
-                        and event.time - previous.time < settings.travel_within):
+                        and event.time - previous.time < travel_within):
                     gap = event.time - previous.time
                     if not established(country):
                         group(country, n_before, event.time).travel(previous.country, gap)
@@ -126,10 +138,10 @@ class GeographyDetector:
             previous = event
         for found in flagged.values():
             if found.events:
-                yield self._alert(key_id, found, settings, allow)
+                yield self._alert(key_id, found, settings, allow, travel_within)
 
     def _alert(self, key_id: str, found: _Group, settings: DetectorSettings,
-               allow: frozenset[str]) -> Alert:
+               allow: frozenset[str], travel_within: timedelta) -> Alert:
         events = found.events
         use = use_evidence(events)
         known = ", ".join(found.established) or "no country"
@@ -140,7 +152,7 @@ class GeographyDetector:
         if found.travel_gap is not None:
             parts.append(f"{found.travel_gap.total_seconds() / 60:.0f} min apart from a use in "
                          f"{found.travel_from}, too close to travel "
-                         f"(threshold {settings.travel_within.total_seconds() / 60:.0f} min)")
+                         f"(threshold {travel_within.total_seconds() / 60:.0f} min)")
         if "outside-allow-list" in found.reasons:
             parts.append(f"{found.country} is outside the allowed countries "
                          f"({', '.join(sorted(allow))})")
@@ -157,7 +169,7 @@ class GeographyDetector:
         if found.travel_gap is not None:
             evidence["travel_from"] = found.travel_from
             evidence["travel_gap_minutes"] = round(found.travel_gap.total_seconds() / 60, 1)
-            evidence["travel_threshold_minutes"] = settings.travel_within.total_seconds() / 60
+            evidence["travel_threshold_minutes"] = travel_within.total_seconds() / 60
         return Alert(
             rule_id=self.id,
             severity=Severity.HIGH,
