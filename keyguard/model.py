@@ -282,3 +282,4 @@ class UsageEvent:
     bucket_end: datetime | None = None  # exclusive end of an aggregate bucket
     cost_usd: float | None = None
     origin: str | None = None  # "file:line" the event came from, for alert evidence
+    prompt_markers: str | None = None  # sorted phrasing classes ("reasoning,trap"), usage.prompt_markers

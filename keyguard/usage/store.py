@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     import duckdb
 
 #: Bump when the table layout changes; an older file is refused, never silently misread.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Columns added since version 1, with their types: an older store is upgraded in place.
+ADDED = {2: (("prompt_markers", "VARCHAR"),)}
 #: File name of the store inside the state directory (beside ``state.db``).
 STORE_NAME = "usage.duckdb"
 #: Events handed to DuckDB per INSERT (column lists, unnested server-side: fast and bounded).
@@ -72,6 +74,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("bucket_end", "TIMESTAMP"),
     ("cost_usd", "DOUBLE"),
     ("origin", "VARCHAR"),
+    ("prompt_markers", "VARCHAR"),
 )
 _NAMES = tuple(name for name, _ in COLUMNS)
 _SELECT = ", ".join(_NAMES)
@@ -156,6 +159,8 @@ class UsageStore:
         if row is None:
             con.execute("INSERT INTO meta VALUES ('schema_version', ?), ('last_run', '0')",
                         [str(SCHEMA_VERSION)])
+        elif row[0].isdigit() and int(row[0]) < SCHEMA_VERSION and self._upgrade(int(row[0])):
+            pass
         elif row[0] != str(SCHEMA_VERSION):
             raise StateError(f"{self.path}: usage store version {row[0]}, this keyguard reads "
                              f"version {SCHEMA_VERSION}", "use another --state or a newer keyguard")
@@ -164,6 +169,17 @@ class UsageStore:
                     "UNIQUE (source_format, event_id))")
         con.execute("CREATE TABLE IF NOT EXISTS watermarks (source VARCHAR, source_format VARCHAR,"
                     " max_time TIMESTAMP NOT NULL, PRIMARY KEY (source, source_format))")
+
+    def _upgrade(self, version: int) -> bool:
+        """Add the columns newer versions introduced (events keep their values; new ones NULL)."""
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for name, kind in ADDED.get(step, ()):
+                con.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+        con.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", [str(SCHEMA_VERSION)])
+        con.execute("COMMIT")
+        return True
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -322,6 +338,15 @@ class UsageStore:
             "ELSE 1 END) FROM events WHERE key_id = ? AND time >= ? AND time < ? GROUP BY h "
             "ORDER BY h", [key_id, _naive(start), _naive(end)]).fetchall()
         return [(r[0].replace(tzinfo=UTC), int(r[1])) for r in rows]
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        """Write a module-owned side table (the notify ledger) inside this run's transaction.
+
+        Side tables commit or roll back together with the run's events (:meth:`commit`),
+        so "alert sent" and "events judged" can never disagree after a crash.
+        """
+        self._begin()
+        self._con.execute(sql, list(params))
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Rows of a detector's own aggregate over the ``events`` table (read it, never write).

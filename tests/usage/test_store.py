@@ -28,7 +28,8 @@ def test_round_trip_keeps_every_field_and_utc(tmp_path: Path) -> None:
                        user_agent="ua", error_code="Throttling", prompt_fingerprint="sh1:00",
                        prompt_chars=9, principal="arn:p", account="123", source_host=None,
                        action="InvokeModel", service="bedrock", event_id="e1",
-                       bucket_end=T0 + timedelta(hours=1), cost_usd=0.5, origin="f:3")
+                       bucket_end=T0 + timedelta(hours=1), cost_usd=0.5, origin="f:3",
+                       prompt_markers="reasoning,trap")
     with UsageStore(tmp_path / "u.duckdb") as store:
         store.add([event])
         store.commit()
@@ -113,6 +114,25 @@ def test_store_file_and_version_check(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(StateError, match="version 99"):
         UsageStore(path)
+
+
+def test_version_1_store_is_upgraded_in_place_keeping_its_events(tmp_path: Path) -> None:
+    path = tmp_path / "u.duckdb"
+    with UsageStore(path) as store:
+        store.add([ev(0, event_id="a")])
+        store.commit()
+    import duckdb
+
+    con = duckdb.connect(str(path))  # make it look like a version-1 file
+    con.execute("ALTER TABLE events DROP COLUMN prompt_markers")
+    con.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
+    con.close()
+    with UsageStore(path) as store:
+        assert store.events(Window(T0, T0)) == [ev(0, event_id="a")]
+        store.add([ev(1, event_id="b", line=2)])
+        store.commit()
+        assert store.count() == 2
+        assert store.query("SELECT value FROM meta WHERE name = 'schema_version'") == [("2",)]
 
 
 texts = st.none() | st.text(max_size=30)

@@ -16,7 +16,7 @@ from typing import BinaryIO, ClassVar
 
 from keyguard.config import UsageConfig
 from keyguard.model import UsageEvent
-from keyguard.usage import prompt
+from keyguard.usage import prompt, prompt_markers
 from keyguard.usage.importers import UNATTRIBUTED, Importer, RowError
 from keyguard.usage.importers._common import (
     BadRow,
@@ -28,6 +28,7 @@ from keyguard.usage.importers._common import (
     parse_time,
 )
 from keyguard.usage.importers._jsonstream import iter_json_records
+from keyguard.usage.prompt_markers import PromptClassifier
 
 
 class BedrockInvocationImporter:
@@ -39,6 +40,7 @@ class BedrockInvocationImporter:
 
     def __init__(self, config: UsageConfig) -> None:
         self._max_record = config.max_record_bytes
+        self._prompts = prompt_markers.from_config(config)
 
     def sniff(self, head: bytes, path: str) -> bool:
         """Bedrock when the head carries the invocation-log schema type."""
@@ -52,12 +54,12 @@ class BedrockInvocationImporter:
                 continue
             line, record = item
             try:
-                yield _event(record, f"{path}:{line}")
+                yield _event(record, f"{path}:{line}", self._prompts)
             except BadRow as bad:
                 yield RowError(path, line, bad.reason)
 
 
-def _event(record: object, origin: str) -> UsageEvent:
+def _event(record: object, origin: str, prompts: PromptClassifier) -> UsageEvent:
     if not isinstance(record, Mapping):
         raise BadRow(f"expected an invocation-log record object, got {type(record).__name__}")
     arn = opt_str(get_path(record, "identity.arn"), "identity.arn")
@@ -82,6 +84,7 @@ def _event(record: object, origin: str) -> UsageEvent:
         error_code=opt_str(record.get("errorCode"), "errorCode"),
         prompt_fingerprint=prompt.fingerprint(text) if text else None,
         prompt_chars=len(text) if text else None,
+        prompt_markers=prompts.markers(text) if text else None,
         principal=arn,
         account=opt_str(record.get("accountId"), "accountId"),
         action=opt_str(record.get("operation"), "operation"),

@@ -15,7 +15,7 @@ from typing import BinaryIO, ClassVar
 
 from keyguard.config import UsageConfig
 from keyguard.model import UsageEvent
-from keyguard.usage import prompt
+from keyguard.usage import prompt, prompt_markers
 from keyguard.usage.importers import Importer, RowError
 from keyguard.usage.importers._common import (
     BadRow,
@@ -31,6 +31,7 @@ from keyguard.usage.importers._common import (
     split_source,
 )
 from keyguard.usage.importers._jsonstream import iter_json_records
+from keyguard.usage.prompt_markers import PromptClassifier
 
 #: ``/spend/logs/v2`` pages wrap rows in ``data``.
 _CONTAINERS = frozenset({"data"})
@@ -45,6 +46,7 @@ class LiteLLMImporter:
 
     def __init__(self, config: UsageConfig) -> None:
         self._max_record = config.max_record_bytes
+        self._prompts = prompt_markers.from_config(config)
 
     def sniff(self, head: bytes, path: str) -> bool:
         """LiteLLM when the head has the api_key column and a spend-log time or token column."""
@@ -68,12 +70,13 @@ class LiteLLMImporter:
                 continue
             line, row = item
             try:
-                yield event_from_row(row, f"{path}:{line}")
+                yield event_from_row(row, f"{path}:{line}", self._prompts)
             except BadRow as bad:
                 yield RowError(path, line, bad.reason)
 
 
-def event_from_row(row: object, origin: str | None = None) -> UsageEvent:
+def event_from_row(row: object, origin: str | None = None,
+                   prompts: PromptClassifier | None = None) -> UsageEvent:
     """Map one spend-log row (a JSON object or a CSV dict) to an event."""
     if not isinstance(row, Mapping):
         raise BadRow(f"expected a spend-log row object, got {type(row).__name__}")
@@ -122,6 +125,7 @@ def event_from_row(row: object, origin: str | None = None) -> UsageEvent:
         error_code=error_code,
         prompt_fingerprint=prompt.fingerprint(text) if text else None,
         prompt_chars=len(text) if text else None,
+        prompt_markers=(prompts or _PLAIN).markers(text) if text else None,
         principal=opt_str(row.get("user"), "user")
         or opt_str(metadata.get("user_api_key_user_id"), "metadata.user_api_key_user_id"),
         account=opt_str(row.get("team_id"), "team_id")
@@ -146,3 +150,6 @@ def _messages(value: object) -> object:
 
 
 PLUGIN: type[Importer] = LiteLLMImporter
+
+
+_PLAIN = PromptClassifier()
