@@ -1,98 +1,19 @@
-"""Canary and geography detectors on synthetic keys with weeks of history."""
+"""Geography detector: new countries after learning, impossible travel, allow-lists."""
 
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from keyguard.model import Alert, Severity, UsageEvent
-from keyguard.usage.detectors import DETECTORS, DetectorSettings
-from keyguard.usage.store import UsageStore, Window
-
-START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
-NOW = START + timedelta(days=60)
-IPS = {"US": "3.3.3.3", "DE": "5.5.5.5", "BR": "7.7.7.7", "FR": "9.9.9.9"}
-
-
-def use(key: str, when: datetime, country: str, alias: str | None = None) -> UsageEvent:
-    return UsageEvent(time=when, key_id=key, source_format="litellm", key_alias=alias,
-                      source_ip=IPS[country], country=country, user_agent="python-httpx",
-                      origin=f"spend.jsonl:{int(when.timestamp())}")
-
-
-def office_traffic(key: str, days: int, countries: Iterable[str] = ("US", "DE")) -> list[UsageEvent]:
-    """Weekday office hours from each country: DE mornings (08-11 UTC), US afternoons (14-17)."""
-    hours = {"DE": (8, 9, 10, 11), "US": (14, 15, 16, 17), "FR": (9, 10)}
-    out: list[UsageEvent] = []
-    for day in range(days):
-        base = START + timedelta(days=day)
-        if base.weekday() >= 5:
-            continue
-        for country in countries:
-            out.extend(use(key, base + timedelta(hours=h, minutes=5), country)
-                       for h in hours[country])
-    return sorted(out, key=lambda e: e.time)
+from keyguard.usage.detectors import DetectorSettings
+from keyguard.usage.store import Window
+from tests.usage.detectors.common import START, office_traffic, use
+from tests.usage.detectors.common import scan as scan_all
 
 
 def scan(events: list[UsageEvent], window: Window | None = None,
          settings: DetectorSettings | None = None) -> list[Alert]:
-    with UsageStore() as store:
-        store.add(events)
-        span = window or Window(min(e.time for e in events), max(e.time for e in events))
-        settings = settings or DetectorSettings()
-        return [alert for name in DETECTORS.names()
-                for alert in DETECTORS.load(name)().evaluate(store, span, NOW, settings)]
-
-
-def test_registry_names_match_detector_ids() -> None:
-    assert DETECTORS.names() == ["canary", "geography"]
-    for name in DETECTORS.names():
-        assert DETECTORS.load(name).id == name
-
-
-# -- canary --------------------------------------------------------------------------------
-
-def test_canary_use_is_critical_with_when_and_where() -> None:
-    events = [*office_traffic("key-live", 3),
-              use("key-decoy", START + timedelta(days=2, hours=3), "BR", alias="decoy-env"),
-              use("key-decoy", START + timedelta(days=2, hours=4), "BR", alias="decoy-env")]
-    settings = DetectorSettings(canaries=("decoy-env",))
-    alerts = [a for a in scan(events, settings=settings) if a.rule_id == "canary"]
-    assert len(alerts) == 1
-    alert = alerts[0]
-    assert alert.severity is Severity.CRITICAL
-    assert alert.subject == "key-decoy"
-    assert alert.key_alias == "decoy-env"
-    assert alert.evidence["matched_on"] == "key_alias"
-    assert alert.evidence["events"] == 2
-    assert alert.evidence["source_ips"] == IPS["BR"]
-    assert alert.evidence["countries"] == "BR"
-    assert alert.evidence["first_seen"] == "2026-01-07T03:00:00Z"
-    assert alert.last_seen == START + timedelta(days=2, hours=4)
-    assert "Canary key decoy-env was used 2 time(s)" in alert.message
-
-
-def test_canary_matches_a_principal_arn_too() -> None:
-    arn = "arn:aws:iam::123456789012:user/decoy"
-    event = UsageEvent(time=START, key_id="AKIAEXAMPLEDECOY0001", source_format="cloudtrail",
-                       principal=arn, source_host="AWS Internal", action="ListBuckets")
-    alerts = scan([event], settings=DetectorSettings(canaries=(arn,)))
-    assert [(a.subject, a.evidence["matched_on"], a.evidence["source_ips"]) for a in alerts] == [
-        ("AKIAEXAMPLEDECOY0001", "principal", "AWS Internal")]
-    assert alerts[0].evidence["actions"] == "ListBuckets"
-
-
-def test_no_canary_alert_without_canary_use() -> None:
-    events = office_traffic("key-live", 3)
-    settings = DetectorSettings(canaries=("key-decoy", "decoy-env"))
-    assert [a for a in scan(events, settings=settings) if a.rule_id == "canary"] == []
-
-
-def test_canary_outside_the_window_is_not_reported_again() -> None:
-    events = [*office_traffic("key-live", 3), use("key-decoy", START + timedelta(hours=1), "BR")]
-    window = Window(START + timedelta(days=1), START + timedelta(days=3))
-    alerts = scan(events, window, DetectorSettings(canaries=("key-decoy",)))
-    assert [a for a in alerts if a.rule_id == "canary"] == []
+    return scan_all(events, window, settings, only="geography")
 
 
 # -- geography -----------------------------------------------------------------------------
