@@ -107,9 +107,12 @@ class AppState:
         """Load and validate the configuration once per run."""
         if self._config is None:
             from keyguard.config import find_config, load_config
+            from keyguard.validate import validate_config
 
             found = find_config(self.config_path, Path.cwd(), user_config_dir())
-            self._config = load_config(found)
+            config = load_config(found)
+            validate_config(config)  # every table, whatever the command (exit 2 on a typo)
+            self._config = config
         return self._config
 
     def set_config(self, config: Config) -> None:

@@ -8,7 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from keyguard.cli._shared import OutputOpt, check_output_path, handle_errors, write_output
+from keyguard.cli._shared import (
+    OutputOpt,
+    app_state,
+    check_output_path,
+    handle_errors,
+    write_output,
+)
 from keyguard.registry import Registry
 
 
@@ -32,6 +38,7 @@ def _registries() -> dict[str, Registry[Any]]:
 
 @handle_errors
 def plugins(
+    ctx: typer.Context,
     output_format: Annotated[
         PluginsFormat, typer.Option("--format", "-f", help="Output format.")
     ] = PluginsFormat.TABLE,
@@ -43,6 +50,7 @@ def plugins(
     keyguard.policies, keyguard.reporters, keyguard.importers and keyguard.detectors; nothing is imported to
     list them.
     """
+    app_state(ctx).config()  # a config typo is exit 2 for every command
     check_output_path(output)
     rows = [
         {"type": kind, "name": name, "builtin": reg.builtin(name), "target": reg.target(name)}

@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from keyguard.cli._shared import OutputOpt, check_output_path, handle_errors, write_output
+from keyguard.cli._shared import (
+    OutputOpt,
+    app_state,
+    check_output_path,
+    handle_errors,
+    write_output,
+)
 
 
 class RulesFormat(enum.StrEnum):
@@ -26,6 +32,7 @@ def _rule_ids(incomplete: str) -> list[str]:
 
 @handle_errors
 def rules(
+    ctx: typer.Context,
     rule_id: Annotated[
         str | None,
         typer.Argument(metavar="[show] [ID]", autocompletion=_rule_ids,
@@ -45,6 +52,7 @@ def rules(
       keyguard rules --format json
 
     """
+    app_state(ctx).config()  # a config typo is exit 2 for every command
     from keyguard.engine import catalogue
     from keyguard.errors import UsageError
 
