@@ -20,6 +20,7 @@ from keyguard.cli import plugins as plugins_cmd
 from keyguard.cli import rules as rules_cmd
 from keyguard.cli._shared import EXIT_CODES_HELP, AppState, command_help, setup_logging
 from keyguard.cli.auth import auth_app
+from keyguard.cli.canary import canary_app
 from keyguard.cli.usage import usage_app
 
 app = typer.Typer(
@@ -83,6 +84,8 @@ app.add_typer(auth_app, name="auth", help="Keep keyguard's own credentials (admi
               "URLs) in the OS keyring; config refers to them as keyring:NAME.")
 app.add_typer(usage_app, name="usage", help="Detect stolen or abused keys in provider usage "
               "exports: `keyguard usage scan PATH...` (canary and geography detectors).")
+app.add_typer(canary_app, name="canary", help="Canary keys: plant trap credentials and "
+              "catch their first use (`keyguard canary create aws --name ... --plant ...`).")
 
 
 def main() -> None:
