@@ -22,7 +22,7 @@ from keyguard.errors import StateError
 from keyguard.model import ChangeType, Inventory, KeyChange, KeyRecord
 from keyguard.serialize import iso, parse_iso, record_from_dict, record_to_dict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -47,6 +47,19 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX IF NOT EXISTS snapshot_keys_fp ON snapshot_keys(fingerprint);
     """,
+    # v2: canary keys (keyguard.canary). The row is how keyguard knows a key is a canary;
+    # nothing about it lives in the cloud account, so nothing there can give it away.
+    2: """
+    CREATE TABLE IF NOT EXISTS canaries (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,             -- aws, litellm, anthropic, openai
+        name TEXT NOT NULL,
+        identifier TEXT NOT NULL,       -- access key id, LiteLLM token hash, provider key id
+        created TEXT NOT NULL,
+        record TEXT NOT NULL            -- JSON, see keyguard.canary.store; never a secret
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS canaries_identifier ON canaries(kind, identifier);
+    """,
 }
 
 #: Fields whose change between snapshots is reported by ``inventory --diff``.
@@ -68,6 +81,18 @@ class Snapshot:
     sources: tuple[str, ...]
     failed_sources: tuple[str, ...]
     key_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryRow:
+    """One stored canary; ``record`` is keyguard.canary's JSON (ids and locations, no secret)."""
+
+    id: str
+    kind: str
+    name: str
+    identifier: str
+    created: datetime
+    record: str
 
 
 class StateDB:
@@ -182,6 +207,33 @@ class StateDB:
             cur.execute("ROLLBACK")
             raise
         return snap_id
+
+    # -- canaries (schema v2) -----------------------------------------------------------------
+
+    def put_canary(self, row: CanaryRow) -> None:
+        """Insert or replace one canary row (keyed by its id)."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO canaries (id, kind, name, identifier, created, record) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (row.id, row.kind, row.name, row.identifier, iso(row.created), row.record),
+        )
+
+    def canary_rows(self) -> list[CanaryRow]:
+        """Every canary row, oldest first."""
+        out: list[CanaryRow] = []
+        for cid, kind, name, ident, created, record in self._conn.execute(
+            "SELECT id, kind, name, identifier, created, record FROM canaries "
+            "ORDER BY created, id"
+        ):
+            when = parse_iso(created)
+            assert when is not None  # noqa: S101  (written by put_canary)
+            out.append(CanaryRow(cid, kind, name, ident, when, record))
+        return out
+
+    def delete_canary(self, canary_id: str) -> bool:
+        """Remove one canary row; False when there was none."""
+        cur = self._conn.execute("DELETE FROM canaries WHERE id = ?", (canary_id,))
+        return cur.rowcount > 0
 
 
 def diff(
