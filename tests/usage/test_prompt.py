@@ -42,7 +42,7 @@ def test_numbers_and_ids_do_not_change_the_fingerprint() -> None:
 
 def test_format_and_no_text_leak() -> None:
     fp = prompt.fingerprint("the secret launch code is swordfish")
-    assert fp.startswith("sh1:")
+    assert fp.startswith("sh2:")
     assert len(fp) == 4 + 16
     assert "swordfish" not in fp
 
@@ -52,7 +52,7 @@ def test_any_text_gives_a_stable_fingerprint(text: str) -> None:
     fp = prompt.fingerprint(text)
     assert fp == prompt.fingerprint(text)
     assert prompt.distance(fp, fp) == 0
-    int(fp.removeprefix("sh1:"), 16)
+    int(fp.removeprefix("sh2:"), 16)
 
 
 def test_messages_text_shapes() -> None:
