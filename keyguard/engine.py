@@ -29,6 +29,7 @@ from keyguard.policies import (
     load_meta,
 )
 from keyguard.registry import Registry
+from keyguard.waivers import check_keys, is_expired, parse_acceptance
 
 #: Setting names every rule accepts; the rest come from the rule's ``[settings]`` defaults.
 RESERVED = ("enabled", "severity", "match", "overrides")
@@ -60,7 +61,7 @@ class Waiver:
 
     def expired(self, now: dt.datetime) -> bool:
         """A waiver is valid through its expiry date (UTC) and expired the day after."""
-        return now.date() > self.expires
+        return is_expired(self.expires, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,27 +235,8 @@ def _selector(raw: object, where: str, dotted: str) -> Selector:
 def _waiver(index: int, raw: Mapping[str, Any], where: str,
             rules_cat: Mapping[str, object]) -> Waiver:
     dotted = f"policy.waivers[{index}]"
-    for key in raw:
-        if key not in WAIVER_KEYS:
-            raise ConfigError(f"{where}: unknown key '{dotted}.{key}'",
-                              f"expected one of: {', '.join(WAIVER_KEYS)}")
-    for key in ("owner", "reason", "expires"):
-        if key not in raw:
-            raise ConfigError(f"{where}: '{dotted}' needs {key}",
-                              "every waiver has an owner, a reason and an expiry date")
-    for key in ("owner", "reason"):
-        if not isinstance(raw[key], str) or not raw[key].strip():
-            raise ConfigError(f"{where}: '{dotted}.{key}' must be a non-empty string")
-    expires = raw["expires"]
-    if isinstance(expires, str):
-        try:
-            expires = dt.date.fromisoformat(expires)
-        except ValueError:
-            raise ConfigError(f"{where}: '{dotted}.expires' must be a date (YYYY-MM-DD)") from None
-    if isinstance(expires, dt.datetime):
-        expires = expires.date()
-    if not isinstance(expires, dt.date):
-        raise ConfigError(f"{where}: '{dotted}.expires' must be a date (YYYY-MM-DD)")
+    check_keys(raw, WAIVER_KEYS, where, dotted)
+    accepted = parse_acceptance(raw, where, dotted, "waiver")
     rule = raw.get("rule", "*")
     if not isinstance(rule, str) or (rule != "*" and rule not in rules_cat):
         raise ConfigError(f"{where}: '{dotted}.rule' names unknown rule {rule!r}",
@@ -266,7 +248,7 @@ def _waiver(index: int, raw: Mapping[str, Any], where: str,
         raise ConfigError(f"{where}: '{dotted}' waives everything",
                           "give a rule, a finding id or a match selector")
     match = _selector(raw["match"], where, f"{dotted}.match") if "match" in raw else None
-    return Waiver(index, raw["owner"].strip(), raw["reason"].strip(), expires, rule, finding, match)
+    return Waiver(index, accepted.owner, accepted.reason, accepted.expires, rule, finding, match)
 
 
 def evaluate(
