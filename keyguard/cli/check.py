@@ -106,6 +106,7 @@ def check(
 
     """
     from keyguard.baseline import load_baseline, write_baseline
+    from keyguard.canary.store import load_index
     from keyguard.cli.inventory import make_fingerprinter, run_and_record
     from keyguard.config import load_policy_file, state_path
     from keyguard.engine import evaluate, load_policy
@@ -138,7 +139,9 @@ def check(
     )
     progress.done()
     now = report.now
-    checked = evaluate(result, loaded, now, config.labels, accepted)
+    # canaries are meant to look stale and exposed: they never produce policy findings
+    canaries = load_index(state_path(config, state, user_data_dir()))
+    checked = evaluate(canaries.without(result), loaded, now, config.labels, accepted)
     if update_baseline and baseline is not None:
         write_baseline(baseline, [*checked.findings, *checked.baselined], now)
     report = Report(
