@@ -21,6 +21,7 @@ from keyguard.cli import rules as rules_cmd
 from keyguard.cli._shared import EXIT_CODES_HELP, AppState, command_help, setup_logging
 from keyguard.cli.auth import auth_app
 from keyguard.cli.canary import canary_app
+from keyguard.cli.rotate import rotate_app
 from keyguard.cli.usage import usage_app
 
 app = typer.Typer(
@@ -86,6 +87,9 @@ app.add_typer(usage_app, name="usage", help="Detect stolen or abused keys in pro
               "exports: `keyguard usage scan PATH...` (canary and geography detectors).")
 app.add_typer(canary_app, name="canary", help="Canary keys: plant trap credentials and "
               "catch their first use (`keyguard canary create aws --name ... --plant ...`).")
+app.add_typer(rotate_app, name="rotate", help="Safe key rotation: `keyguard rotate plan`, "
+              "`apply`, `run --due`, `status`, `resume` (journaled, resumable, never leaves a "
+              "consumer without a working key).")
 
 
 def main() -> None:
