@@ -1,0 +1,524 @@
+"""``keyguard rotate plan|apply|run|status|resume``: safe, journaled key rotation.
+
+This module parses options, builds the inventory and the policy verdict, and hands a
+plan to :mod:`keyguard.rotation.apply`; the journal and the lock live in
+``<state dir>/rotation/`` next to the state database.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from keyguard.cli._shared import (
+    ExitCode,
+    OutputOpt,
+    Progress,
+    RegionOpt,
+    SourceOpt,
+    StateOpt,
+    app_state,
+    check_output_path,
+    command_help,
+    err,
+    handle_errors,
+    user_data_dir,
+    write_output,
+)
+from keyguard.errors import UsageError
+
+if TYPE_CHECKING:
+    from keyguard.cli._shared import AppState
+    from keyguard.model import Inventory
+    from keyguard.rotation.apply import Outcome, Runner
+    from keyguard.rotation.journal import Journal
+    from keyguard.rotation.lock import RotationLock
+    from keyguard.rotation.plan import RotationPlan
+
+#: Test hook: SIGKILL this process at the N-th journal boundary (fault-injection tests).
+KILL_AT_ENV = "KEYGUARD_TEST_KILL_AT_BOUNDARY"
+
+rotate_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         pretty_exceptions_show_locals=False)
+
+
+class PlanFormat(enum.StrEnum):
+    """Output formats of the rotate commands."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option("--policy", "-p", metavar="FILE",
+                 help="Policy file deciding which keys are due (rotation-max-age, "
+                      "rotation-overdue). Default: [policy] in keyguard.toml."),
+]
+SelectOpt = Annotated[
+    str | None,
+    typer.Option("--select", metavar="EXPR",
+                 help="Only keys matching all comma-separated terms: field=value, "
+                      "field!=value, field~regex (fields: source, name, provider, kind, owner, "
+                      "env, account, region, key_id, location, tag:NAME)."),
+]
+FormatOpt = Annotated[PlanFormat, typer.Option("--format", "-f", help="Output format.")]
+GraceOpt = Annotated[
+    int, typer.Option("--grace-days", min=0, metavar="DAYS",
+                      help="Days an old key stays inactive before a later run deletes it.")
+]
+MaxKeysOpt = Annotated[
+    int | None, typer.Option("--max-keys", min=1, metavar="N",
+                             help="Rotate at most N keys this run (blast radius); the rest "
+                                  "are listed as deferred.")
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+WaitOpt = Annotated[
+    float, typer.Option("--wait", min=0, metavar="SECONDS",
+                        help="Wait up to SECONDS for another rotation run to finish "
+                             "(default: fail at once).")
+]
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+@handle_errors
+def plan(
+    ctx: typer.Context,
+    policy: PolicyOpt = None,
+    source: SourceOpt = None,
+    region: RegionOpt = None,
+    select: SelectOpt = None,
+    max_keys: MaxKeysOpt = None,
+    grace_days: GraceOpt = 7,
+    output_format: FormatOpt = PlanFormat.TABLE,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="PLAN.json",
+                                  help="Also write the plan as JSON for `keyguard rotate apply`.")
+    ] = None,
+    output: OutputOpt = "-",
+    state: StateOpt = None,
+) -> None:
+    """Show which keys are due for rotation and exactly what rotating each one will do.
+
+    For each due key: the rotator, the ordered steps, every store location holding the
+    same key (found by key id and fingerprint) that will be rewritten, and the risk. Keys
+    that cannot be rotated safely (a copy in a store keyguard cannot write, a user with
+    two active keys) are listed with the reason. Values are read to find copies, never
+    shown. Planning changes nothing and is deterministic.
+
+    Examples:
+      keyguard rotate plan --source aws-iam --source aws-secretsmanager --source aws-ssm
+      keyguard rotate plan --select 'owner=payments-team' --out plan.json
+
+    """
+    app = app_state(ctx)
+    check_output_path(output)
+    if out is not None:
+        check_output_path(str(out))
+    journal = _journal(app, state)
+    result, built = _plan(app, policy, source, region, select, max_keys, grace_days, state,
+                          journal)
+    if out is not None:
+        from keyguard.atomic import atomic_write
+        from keyguard.rotation.plan import plan_to_dict
+
+        atomic_write(out.expanduser(), json.dumps(plan_to_dict(built), indent=2) + "\n")
+    write_output(_render_plan(built, output_format), output)
+    if not app.quiet:
+        err(_plan_summary(built, result) + (f"; plan written to {out}" if out else ""))
+    if result.partial:
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+@handle_errors
+def apply(
+    ctx: typer.Context,
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json",
+                                              help="Plan written by `keyguard rotate plan --out`.")],
+    yes: YesOpt = False,
+    wait: WaitOpt = 0.0,
+    output_format: FormatOpt = PlanFormat.TABLE,
+    output: OutputOpt = "-",
+    state: StateOpt = None,
+) -> None:
+    """Execute a reviewed rotation plan, one journaled step at a time.
+
+    Each key: make room (an inactive spare is deleted, never an active key), create the
+    new key, write it to every copy, verify it, and only then deactivate the old key. A
+    failed step rolls that rotation back (the copies return to the old, still-active
+    key and the new key is deleted). The old key is deleted by a later run after the
+    grace period. Asks for confirmation unless --yes.
+
+    Examples:
+      keyguard rotate plan --out plan.json && keyguard rotate apply plan.json
+
+    """
+    from keyguard.rotation.plan import plan_from_json
+
+    app = app_state(ctx)
+    check_output_path(output)
+    if not plan_file.is_file():
+        raise UsageError(f"{plan_file}: plan file not found",
+                         "write one with `keyguard rotate plan --out PLAN.json`")
+    try:
+        text = plan_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{plan_file}: cannot read the plan ({exc})") from None
+    built = plan_from_json(text, str(plan_file))
+    if not built.items:
+        write_output(_render_outcomes([], output_format, ""), output)
+        if not app.quiet:
+            err("keyguard: the plan has nothing to do")
+        return
+    _confirm(yes, f"Rotate {_count(built)} as planned in {plan_file}?")
+    journal = _journal(app, state)
+    with _lock(app, state, wait):
+        runner, run_id = _runner(app, journal)
+        outcomes = runner.apply(built)
+    _finish(app, outcomes, output_format, output, run_id, partial=False)
+
+
+@handle_errors
+def run(
+    ctx: typer.Context,
+    due: Annotated[bool, typer.Option("--due", help="Rotate what the policy says is due.")] = False,
+    do_apply: Annotated[bool, typer.Option("--apply", help="Actually rotate (default: dry run).")
+                        ] = False,
+    yes: YesOpt = False,
+    max_keys: MaxKeysOpt = None,
+    policy: PolicyOpt = None,
+    source: SourceOpt = None,
+    region: RegionOpt = None,
+    select: SelectOpt = None,
+    grace_days: GraceOpt = 7,
+    wait: WaitOpt = 0.0,
+    output_format: FormatOpt = PlanFormat.TABLE,
+    output: OutputOpt = "-",
+    state: StateOpt = None,
+) -> None:
+    """Plan and apply in one go, for cron or a Kubernetes CronJob (a dry run unless --apply).
+
+    With --apply it first resumes any interrupted rotation, then inventories, plans and
+    rotates what is due, deletes old keys whose grace period has passed, and prints a
+    rotation report. A partial inventory (a store could not be read) rotates nothing:
+    a copy in the unread store would be left with a disabled key.
+
+    Examples:
+      keyguard rotate run --due                       # dry run: what would rotate
+      keyguard rotate run --due --apply --yes --max-keys 5
+
+    """
+    app = app_state(ctx)
+    check_output_path(output)
+    if not due:
+        raise UsageError("rotate run needs --due", "`keyguard rotate run --due [--apply]`")
+    journal = _journal(app, state)
+    if not do_apply:
+        result, built = _plan(app, policy, source, region, select, max_keys, grace_days,
+                              state, journal)
+        write_output(_render_plan(built, output_format), output)
+        if not app.quiet:
+            pending = len(journal.incomplete())
+            note = f"; {pending} interrupted rotation(s) would be resumed first" if pending else ""
+            err(_plan_summary(built, result) + note + "; dry run, pass --apply to rotate")
+        if result.partial:
+            raise typer.Exit(int(ExitCode.PARTIAL))
+        return
+    if not yes:
+        _confirm(False, "Rotate every due key now?")
+    with _lock(app, state, wait):
+        runner, run_id = _runner(app, journal)
+        resumed = runner.resume()
+        if any(o.status == "stopped" for o in resumed):
+            _finish(app, resumed, output_format, output, run_id, partial=False)
+            return
+        result, built = _plan(app, policy, source, region, select, max_keys, grace_days,
+                              state, journal)
+        if result.partial:
+            _finish(app, resumed, output_format, output, run_id, partial=True,
+                    note="partial inventory: nothing rotated (a copy in an unread store "
+                         "would keep a disabled key)")
+            return
+        outcomes = runner.apply(built)
+    _finish(app, [*resumed, *outcomes], output_format, output, run_id, partial=False)
+
+
+@handle_errors
+def status(
+    ctx: typer.Context,
+    output_format: FormatOpt = PlanFormat.TABLE,
+    output: OutputOpt = "-",
+    state: StateOpt = None,
+) -> None:
+    """Show interrupted rotations (exit 4 when any needs `resume`) and old keys awaiting deletion.
+
+    Reads the journal only: no store is contacted and no option beyond --state is needed.
+    """
+    app = app_state(ctx)
+    check_output_path(output)
+    journal = _journal(app, state)
+    open_ = journal.incomplete()
+    waiting = journal.completed()
+    if output_format is PlanFormat.JSON:
+        doc = {"journal": str(journal.path),
+               "interrupted": [{"token": s.token, "rotator": s.item.rotator, "key": s.item.name,
+                                "attempt": s.attempt, "began": _iso(s.began),
+                                "interrupted_step": s.interrupted_step,
+                                "done_steps": s.done_steps, "rolling_back": s.rolling_back}
+                               for s in open_],
+               "awaiting_deletion": [{"token": c.token, "rotator": c.rotator,
+                                      "old_key_id": c.old_key_id, "finished": _iso(c.finished)}
+                                     for c in waiting]}
+        text = json.dumps(doc, indent=2) + "\n"
+    else:
+        lines = [f"journal: {journal.path}"]
+        if not open_:
+            lines.append("no interrupted rotation")
+        for s in open_:
+            where = s.interrupted_step or (s.done_steps[-1] if s.done_steps else "begin")
+            mode = "rolling back" if s.rolling_back else "in progress"
+            lines.append(f"INTERRUPTED {s.token} {s.item.rotator} {s.item.name}: {mode}, "
+                         f"stopped at {where} (attempt {s.attempt}, began {_iso(s.began)})")
+        lines.extend(f"awaiting deletion: {c.rotator} old key {c.old_key_id} "
+                     f"(rotation {c.token} finished {_iso(c.finished)})" for c in waiting)
+        text = "\n".join(lines) + "\n"
+    write_output(text, output)
+    if open_:
+        if not app.quiet:
+            err(f"keyguard: {len(open_)} interrupted rotation(s); run `keyguard rotate resume`")
+        raise typer.Exit(int(ExitCode.ROTATION_STOPPED))
+
+
+@handle_errors
+def resume(
+    ctx: typer.Context,
+    yes: YesOpt = False,
+    wait: WaitOpt = 0.0,
+    output_format: FormatOpt = PlanFormat.TABLE,
+    output: OutputOpt = "-",
+    state: StateOpt = None,
+) -> None:
+    """Finish or roll back every interrupted rotation, using only the journal.
+
+    A rotation whose new key reached every copy is finished (verified, then the old key
+    deactivated); one that died earlier is rolled back (copies restored to their
+    journaled versions, the new key, even one whose creation response was lost, deleted).
+
+    Examples:
+      keyguard rotate status && keyguard rotate resume --yes
+
+    """
+    app = app_state(ctx)
+    check_output_path(output)
+    journal = _journal(app, state)
+    pending = journal.incomplete()
+    if not pending:
+        write_output(_render_outcomes([], output_format, ""), output)
+        if not app.quiet:
+            err("keyguard: no interrupted rotation to resume")
+        return
+    _confirm(yes, f"Resume {len(pending)} interrupted rotation(s)?")
+    with _lock(app, state, wait):
+        runner, run_id = _runner(app, journal)
+        outcomes = runner.resume()
+    _finish(app, outcomes, output_format, output, run_id, partial=False)
+
+
+# -- plumbing ----------------------------------------------------------------------------------
+
+
+def _rotation_dir(app: AppState, state: Path | None) -> Path:
+    from keyguard.config import state_path
+
+    return state_path(app.config(), state, user_data_dir()).expanduser().parent / "rotation"
+
+
+def _journal(app: AppState, state: Path | None) -> Journal:
+    from keyguard.rotation.journal import Journal
+
+    return Journal(_rotation_dir(app, state) / "journal.jsonl")
+
+
+def _lock(app: AppState, state: Path | None, wait: float) -> RotationLock:
+    from keyguard.rotation.lock import RotationLock
+
+    return RotationLock(_rotation_dir(app, state) / "lock", wait,
+                        stamp=f"since {datetime.now(UTC).isoformat(timespec='seconds')}")
+
+
+def _runner(app: AppState, journal: Journal) -> tuple[Runner, str]:
+    from keyguard.cli.inventory import make_fingerprinter
+    from keyguard.rotation.apply import Runner
+    from keyguard.rotation.context import RotationContext, Scratch
+
+    scratch = Scratch()
+    journal.guard = scratch.check
+    ctx = RotationContext(config=app.config(), fingerprinter=make_fingerprinter(quiet=app.quiet),
+                          now=lambda: datetime.now(UTC))
+    run_id = uuid.uuid4().hex[:12]
+    return Runner(ctx, journal, run_id, scratch, boundary=_boundary()), run_id
+
+
+def _boundary() -> Callable[[], None] | None:
+    """The fault-injection hook: SIGKILL at the N-th journal line when the test env asks."""
+    raw = os.environ.get(KILL_AT_ENV, "")
+    if not raw.isdigit():
+        return None
+    target = int(raw)
+    seen = [0]
+
+    def hit() -> None:
+        seen[0] += 1
+        if seen[0] == target:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hit
+
+
+def _plan(app: AppState, policy: Path | None, source: list[str] | None,
+          region: list[str] | None, select: str | None, max_keys: int | None, grace_days: int,
+          state: Path | None, journal: Journal) -> tuple[Inventory, RotationPlan]:
+    """Inventory (values inspected, to find copies), policy verdict, then the pure plan."""
+    from keyguard.cli.inventory import make_fingerprinter, run_and_record
+    from keyguard.config import load_policy_file, state_path
+    from keyguard.engine import evaluate, load_policy
+    from keyguard.rotation.plan import PlanInputs, build_plan
+    from keyguard.rotation.rotators import ORDER, ROTATORS
+    from keyguard.rotation.schedule import due_keys, parse_select
+    from keyguard.rotation.stores import STORES
+    from keyguard.sources import SOURCES
+
+    config = app.config()
+    matcher = parse_select(select) if select is not None else None  # exit 2 before any work
+    if policy is not None:
+        policy_cfg, where = load_policy_file(policy), str(policy)
+    else:
+        policy_cfg, where = config.policy, str(config.path or "built-in policy")
+    loaded = load_policy(policy_cfg, where)
+    names = list(dict.fromkeys(source or config.default_sources))
+    for name in names:
+        SOURCES.load(name)
+    progress = Progress.for_terminal(app.quiet)
+    result, report = run_and_record(
+        config, names, make_fingerprinter(quiet=app.quiet), region or (), True,
+        state_file=state_path(config, state, user_data_dir()), diff=False, record=False,
+        progress=progress)
+    progress.done()
+    checked = evaluate(result, loaded, report.now, config.labels, set())
+    order = [n for n in ORDER if n in ROTATORS.names()]
+    order += [n for n in ROTATORS.names() if n not in order]
+    planners = []
+    for name in order:
+        cls = ROTATORS.load(name)
+        planners.append((name, cls.claims, cls.plan))
+    built = build_plan(PlanInputs(
+        keys=result.keys, due=due_keys(checked.findings), planners=planners,
+        writable_stores=frozenset(STORES.names()), completed=journal.completed(), now=report.now,
+        grace_days=grace_days, max_keys=max_keys, select=matcher))
+    return result, built
+
+
+def _confirm(yes: bool, question: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("refusing to rotate without confirmation (stdin is not a terminal)",
+                         "review the plan, then pass --yes")
+    if not typer.confirm(question, default=False, err=True):
+        raise typer.Exit(int(ExitCode.OK))
+
+
+def _count(built: RotationPlan) -> str:
+    rot = sum(1 for i in built.items if i.action == "rotate")
+    dele = len(built.items) - rot
+    return f"{rot} key(s)" + (f" and delete {dele} old key(s)" if dele else "")
+
+
+def _iso(when: datetime | None) -> str:
+    return when.isoformat(timespec="seconds") if when else ""
+
+
+def _render_plan(built: RotationPlan, fmt: PlanFormat) -> str:
+    from keyguard.rotation.plan import plan_to_dict
+
+    if fmt is PlanFormat.JSON:
+        return json.dumps(plan_to_dict(built), indent=2) + "\n"
+    lines = [f"rotation plan {built.plan_id} ({_count(built)}; grace {built.grace_days} days)"]
+    for item in built.items:
+        lines.append(f"\n{item.action.upper()} {item.name} [{item.rotator}] risk={item.risk} "
+                     f"token={item.token}")
+        lines.append(f"  why:   {item.reason}")
+        lines.append(f"  steps: {' -> '.join(item.steps)}")
+        for copy in item.copies:
+            field = f" field {copy.field}" if copy.field else ""
+            lines.append(f"  copy:  {copy.store} {copy.name}{field}"
+                         + (f" ({copy.region})" if copy.region else ""))
+    lines.extend(f"\nSKIP {skip.subject}: {skip.reason}" for skip in built.skipped)
+    if built.deferred:
+        lines.append(f"\nDEFERRED by --max-keys: {len(built.deferred)} key(s): "
+                     + ", ".join(built.deferred))
+    if not built.items and not built.skipped:
+        lines.append("nothing is due")
+    return "\n".join(lines) + "\n"
+
+
+def _plan_summary(built: RotationPlan, result: Inventory) -> str:
+    text = (f"keyguard: {_count(built)} planned, {len(built.skipped)} skipped, "
+            f"{len(built.deferred)} deferred, from {len(result.keys)} keys")
+    if result.partial:
+        text += (f"; {len(result.failures)} part(s) of the stores could not be read: partial "
+                 "inventory, exit 3")
+    return text
+
+
+def _render_outcomes(outcomes: Sequence[Outcome], fmt: PlanFormat, run_id: str) -> str:
+    if fmt is PlanFormat.JSON:
+        return json.dumps({"run": run_id, "outcomes": [
+            {"token": o.token, "action": o.action, "rotator": o.rotator, "subject": o.subject,
+             "key": o.name, "status": o.status, "message": o.message, "facts": dict(o.facts)}
+            for o in outcomes]}, indent=2) + "\n"
+    if not outcomes:
+        return "nothing to do\n"
+    lines = [f"{'STATUS':<12} {'ROTATOR':<9} KEY / DETAIL"]
+    for o in outcomes:
+        ids = " ".join(f"{k}={v}" for k, v in o.facts.items())
+        lines.append(f"{o.status:<12} {o.rotator:<9} {o.name} ({o.token})")
+        lines.append(f"{'':<22} {o.message}" + (f" [{ids}]" if ids else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _finish(app: AppState, outcomes: Sequence[Outcome], fmt: PlanFormat, output: str,
+            run_id: str, *, partial: bool, note: str = "") -> None:
+    """Write the rotation report and exit: 4 stopped, 1 rolled back, 3 partial, else 0."""
+    write_output(_render_outcomes(outcomes, fmt, run_id), output)
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    if not app.quiet:
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to do"
+        err(f"keyguard: rotation run {run_id}: {parts}" + (f"; {note}" if note else ""))
+    if counts.get("stopped") or counts.get("not-run"):
+        if not app.quiet:
+            err("keyguard: rotation stopped mid-plan; `keyguard rotate status` shows where, "
+                "`keyguard rotate resume` finishes it")
+        raise typer.Exit(int(ExitCode.ROTATION_STOPPED))
+    if counts.get("rolled-back"):
+        raise typer.Exit(int(ExitCode.FINDINGS))
+    if partial:
+        raise typer.Exit(int(ExitCode.PARTIAL))
+
+
+for _fn in (plan, apply, run, status, resume):
+    rotate_app.command(_fn.__name__, help=command_help(_fn))(_fn)
