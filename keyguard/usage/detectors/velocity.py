@@ -1,0 +1,651 @@
+"""Velocity detector: request and token rates of a key against its own seasonal baseline.
+
+A stolen key shows up as *volume*: a burst far beyond anything the key does, hours of
+flat-rate harvesting while its owners sleep, a climb over days, or several keys of one
+owner driven in turns so that none trips a per-key limit. Each is judged against the
+key's (or owner's) own earlier history only, day by day, so a long export scanned once
+behaves like the same export scanned in daily runs.
+
+Profiles. One DuckDB aggregate gives hourly buckets per key (``requests``, where an
+aggregate row with an unknown count counts as 1, and ``tokens`` = input + output) for the
+keys active in the window, from ``lookback-days`` (default 35) before the window's first
+day. An hour without events after the key's first event is a zero. The baseline of an hour
+``h`` is, in order of preference, the same hour-of-week in earlier weeks (``h - 168k``),
+the same hour-of-day on earlier days (last 14 days), or every earlier hour of the
+lookback, whichever first has ``min-slot-samples`` (default 3) values. A key is judged on
+day D only when learned: its first event is ``learning-days`` before D and at least
+``learning-min-events`` events precede D (shared settings).
+
+Sub-kinds (``evidence["reason"]``), each merged per key into one alert per contiguous run:
+
+* **spike**: an hour whose requests (or tokens) are at least ``spike-min-requests``
+  (default 60) (``spike-min-tokens``, 200000), at least ``spike-factor`` (4) times the
+  *envelope*, and at least ``spike-z`` (6) robust z-scores (median/MAD) above the slot.
+  The envelope is the larger of the slot's highest value and the key's second-highest
+  hour in the lookback, so a weekly batch slot, bursty CI (bursts every few hours) and a
+  single old outlier never count as surprising. High when the ratio is at least
+  ``high-factor`` (2) times ``spike-factor``, else medium.
+* **plateau**: at least ``plateau-hours`` (6) consecutive hours in *quiet* slots (slot
+  median at most ``quiet-fraction`` (0.1) of the key's median active hour, or 1), each at
+  least ``plateau-min-requests`` (20) and ``plateau-factor`` (4) times the slot's highest
+  value, at a near-constant rate: flat-rate harvesting through the night. Flat means the
+  spread beyond Poisson counting noise, ``sqrt(max(var - mean, 0)) / mean``, is at most
+  ``plateau-flatness`` (0.15): a machine paced at any rate passes, while a person working
+  their usual day from another time zone (a traveller) is over-dispersed and does not.
+  A run no faster than the key's busy working hour (90th percentile of its active hours)
+  and no longer than its usual number of active hours a day is the owner's ordinary day
+  moved to another time zone and is not reported (``plateau-shift-guard``, default true;
+  set it false for service keys that never travel): harvesting that mimics the owner's
+  own rate and working day is left to geography (new country) and the other detectors. A 24/7 batch key has no quiet slots, so it
+  never qualifies. High from twice ``plateau-hours``, else medium.
+* **ramp**: daily requests rising ``ramp-days`` (5) days in a row, each day at least
+  ``ramp-min-step`` (5 %) above the one before, ending at least ``ramp-factor`` (3) times
+  the median day of the earlier lookback and at least ``ramp-min-requests`` (500). A
+  feature launch is a *step* (one jump, then flat); so no single day may carry more than
+  ``ramp-max-step-share`` (0.5) of the climb's log-growth, and a step that then stays
+  flat fails the day-over-day rule. High from ``high-factor`` times ``ramp-factor``.
+* **rotation** (limit dodging): the keys of one owner (``account``, else ``principal``)
+  take turns on a UTC day: an hour belongs to a key when it carries at least
+  ``rotation-dominance`` (0.8) of the owner's requests, such hours are at least
+  ``rotation-turn-share`` (0.6) of the owner's active hours, at least
+  ``rotation-min-keys`` (3) keys hold turns and the turn changes hands at least
+  ``rotation-min-handoffs`` (4) times. Then the owner's total that day must be at least
+  ``rotation-factor`` (2.5) times the most any single one of its keys did on any day of
+  the lookback, and at least ``rotation-owner-factor`` (2) times the owner's own median
+  day (the owner learned like a key), so offices in several time zones that always share
+  the work never alert. Each member key gets an alert naming the others. High from
+  ``high-factor`` times ``rotation-factor``.
+
+Daily runs do not repeat themselves: a plateau or ramp that already qualified before the
+window (so an earlier run reported it) is not reported again while it continues. Spikes,
+plateaus and rotation judge the hours and days that overlap the window; a ramp judges
+complete UTC days only. ``(unattributed)`` events mix callers and are not judged.
+
+Cost: three GROUP BY queries over the lookback plus O(keys x hours) Python on the hourly
+rows; per-event rows are read only for the hours of an alert (its evidence).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import ClassVar
+
+from keyguard.model import Alert, Severity
+from keyguard.serialize import iso
+from keyguard.usage.detectors import UNATTRIBUTED, Detector, DetectorSettings, use_evidence
+from keyguard.usage.detectors._timeseries import (
+    DAY,
+    WEEK,
+    excess_variation,
+    hour_of,
+    hour_start,
+    kth_largest,
+    median,
+    quantile,
+    robust_z,
+    runs,
+    slot_name,
+    variation,
+)
+from keyguard.usage.store import UsageStore, Window, naive
+
+#: Requests of one row: an aggregate row with an unknown count (0) is at least one request.
+_REQUESTS = "CASE WHEN requests > 0 THEN requests ELSE 1 END"
+_HOUR = "CAST(floor(epoch(time) / 3600) AS BIGINT)"
+_OWNER = "coalesce(account, principal)"
+#: Earlier days the hour-of-day fallback looks at.
+_DAY_SAMPLES = 14
+_TINY = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class VelocityParams:
+    """``[usage.detectors.velocity]``; see the module docstring for what each one does."""
+
+    lookback_days: int = 35
+    min_slot_samples: int = 3
+    spike_factor: float = 4.0
+    spike_z: float = 6.0
+    spike_min_requests: int = 60
+    spike_min_tokens: int = 200_000
+    plateau_hours: int = 6
+    plateau_factor: float = 4.0
+    plateau_min_requests: int = 20
+    plateau_flatness: float = 0.15
+    plateau_shift_guard: bool = True
+    quiet_fraction: float = 0.1
+    ramp_days: int = 5
+    ramp_factor: float = 3.0
+    ramp_min_step: float = 0.05
+    ramp_max_step_share: float = 0.5
+    ramp_min_requests: int = 500
+    rotation_min_keys: int = 3
+    rotation_min_handoffs: int = 4
+    rotation_dominance: float = 0.8
+    rotation_turn_share: float = 0.6
+    rotation_factor: float = 2.5
+    rotation_owner_factor: float = 2.0
+    high_factor: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Baseline:
+    """What an hour is compared with: its slot's earlier values and where they came from."""
+
+    slot: str
+    kind: str  # hour-of-week | hour-of-day | overall
+    values: list[float]
+
+    @property
+    def center(self) -> float:
+        return median(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values, default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """A key's profile as of the start of one UTC day (from the lookback before it)."""
+
+    learned: bool
+    envelope: dict[str, float]  # metric -> second-highest hour of the lookback
+    active_median: float  # median of the non-zero hours: the key's usual working rate
+    active_high: float  # their 90th percentile: a busy working hour
+    active_hours: float  # median number of non-zero hours on days with any use
+    history_days: float
+    history_events: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """One hour that met a sub-kind's test, with the numbers behind it."""
+
+    hour: int
+    metric: str
+    value: float
+    base: _Baseline
+    envelope: float
+    ratio: float
+    z: float
+
+
+@dataclass(slots=True)
+class _Key:
+    """Hourly requests, tokens and event counts of one key over the profile range."""
+
+    key_id: str
+    alias: str | None
+    first_hour: int  # hour of the key's first event ever
+    before: int  # events before the profile range
+    series: dict[str, dict[int, int]] = field(default_factory=lambda: {"requests": {}, "tokens": {}})
+    counts: dict[int, int] = field(default_factory=dict)
+    _cum_hours: list[int] = field(default_factory=list)
+    _cum_events: list[int] = field(default_factory=list)
+    _days: dict[int, _Day] = field(default_factory=dict)
+    _daily: dict[int, int] | None = None
+
+    def finish(self) -> None:
+        """Prepare cumulative event counts (events before an hour in O(log n))."""
+        total = self.before
+        for hour in sorted(self.counts):
+            total += self.counts[hour]
+            self._cum_hours.append(hour)
+            self._cum_events.append(total)
+
+    def events_before(self, hour: int) -> int:
+        i = bisect.bisect_left(self._cum_hours, hour)
+        return self._cum_events[i - 1] if i else self.before
+
+    def daily(self) -> dict[int, int]:
+        """Requests per UTC day index."""
+        if self._daily is None:
+            days: dict[int, int] = defaultdict(int)
+            for hour, value in self.series["requests"].items():
+                days[hour // DAY] += value
+            self._daily = dict(days)
+        return self._daily
+
+
+class VelocityDetector:
+    """Spikes, night plateaus, multi-day ramps and limit-dodging key rotation."""
+
+    id: ClassVar[str] = "velocity"
+    Params: ClassVar[type[VelocityParams]] = VelocityParams
+
+    def evaluate(self, store: UsageStore, window: Window, now: datetime,
+                 settings: DetectorSettings) -> Iterator[Alert]:
+        """Alerts for the hours and days of the window, each judged on earlier history."""
+        p = settings.params_for(self.id, VelocityParams)
+        judge = _Judge(store, window, settings, p)
+        keys = judge.load()
+        for key in keys.values():
+            yield from judge.spikes(key)
+            yield from judge.plateaus(key)
+            yield from judge.ramps(key)
+        yield from judge.rotations()
+
+
+class _Judge:
+    """One evaluation: the profile range, the loaded keys and the per-sub-kind tests."""
+
+    def __init__(self, store: UsageStore, window: Window, settings: DetectorSettings,
+                 p: VelocityParams) -> None:
+        self.store, self.window, self.settings, self.p = store, window, settings, p
+        self.start_hour = hour_of(window.start)
+        self.end_hour = hour_of(window.end)
+        self.range_hour = (self.start_hour // DAY - p.lookback_days) * DAY
+        self.learning_hours = settings.learning_days * DAY
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def load(self) -> dict[str, _Key]:
+        """Hourly profiles of every attributed key with events in the window."""
+        lo, hi = naive(hour_start(self.range_hour)), naive(self.window.end)
+        start = naive(self.window.start)
+        active = ("key_id IN (SELECT DISTINCT key_id FROM events WHERE time BETWEEN ? AND ? "
+                  "AND key_id <> ?)")
+        info = self.store.query(
+            f"SELECT key_id, min(time), count(*) FILTER (WHERE time < ?), "  # noqa: S608
+            f"max(key_alias) FROM events WHERE time <= ? AND {active} GROUP BY key_id",
+            [lo, hi, start, hi, UNATTRIBUTED])
+        keys = {str(k): _Key(str(k), alias, hour_of(_aware(first)), int(n))
+                for k, first, n, alias in info}
+        rows = self.store.query(
+            f"SELECT key_id, {_HOUR} AS h, sum({_REQUESTS}), "  # noqa: S608
+            "sum(input_tokens + output_tokens), count(*) FROM events "
+            f"WHERE time >= ? AND time <= ? AND {active} GROUP BY key_id, h",
+            [lo, hi, start, hi, UNATTRIBUTED])
+        data_end = self.start_hour
+        for key_id, hour, requests, tokens, count in rows:
+            key = keys[str(key_id)]
+            key.series["requests"][int(hour)] = int(requests)
+            key.series["tokens"][int(hour)] = int(tokens or 0)
+            key.counts[int(hour)] = int(count)
+            data_end = max(data_end, int(hour))
+        for key in keys.values():
+            key.finish()
+        # NOTE: with --since the window ends "now", past the data; judge only what exists.
+        self.end_hour = min(self.end_hour, data_end)
+        return keys
+
+    # -- profiles ----------------------------------------------------------------------------
+
+    def day(self, key: _Key, day: int) -> _Day:
+        """The key's profile as of the start of ``day`` (cached per key and day)."""
+        found = key._days.get(day)
+        if found is not None:
+            return found
+        start = day * DAY
+        lo = max(key.first_hour, start - self.p.lookback_days * DAY, self.range_hour)
+        events = key.events_before(start)
+        learned = (start - key.first_hour >= self.learning_hours
+                   and events >= self.settings.learning_min_events)
+        envelope: dict[str, float] = {}
+        active: list[float] = []
+        per_day: dict[int, int] = defaultdict(int)
+        if learned:
+            for metric, series in key.series.items():
+                values = [series.get(h, 0) for h in range(lo, start)]
+                envelope[metric] = kth_largest(values, 2)
+            for hour in range(lo, start):
+                if (value := key.series["requests"].get(hour, 0)) > 0:
+                    active.append(value)
+                    per_day[hour // DAY] += 1
+        found = _Day(learned, envelope, median(active), quantile(active, 0.9),
+                     median(list(per_day.values())), round((start - key.first_hour) / DAY, 1),
+                     events)
+        key._days[day] = found
+        return found
+
+    def baseline(self, key: _Key, metric: str, hour: int) -> _Baseline:
+        """Earlier values of the hour's slot: hour-of-week, else hour-of-day, else all hours."""
+        series = key.series[metric]
+        lo = max(key.first_hour, self.range_hour)
+        need = self.p.min_slot_samples
+        weeks = self.p.lookback_days // 7
+        values = [float(series.get(hour - WEEK * k, 0)) for k in range(1, weeks + 1)
+                  if hour - WEEK * k >= lo]
+        if len(values) >= need:
+            return _Baseline(slot_name(hour), "hour-of-week", values)
+        values = [float(series.get(hour - DAY * k, 0)) for k in range(1, _DAY_SAMPLES + 1)
+                  if hour - DAY * k >= lo]
+        if len(values) >= need:
+            return _Baseline(f"{hour % DAY:02d}:00 UTC", "hour-of-day", values)
+        values = [float(series.get(h, 0)) for h in range(lo, hour)]
+        return _Baseline("all hours", "overall", values)
+
+    # -- spike -------------------------------------------------------------------------------
+
+    def spikes(self, key: _Key) -> Iterator[Alert]:
+        """Hours far above both the slot and the key's usual peak, merged into runs.
+
+        Requests and tokens are tested separately but an hour is one hit: a burst that
+        raises both is one alert (``metric`` = requests), one that only carries huge
+        prompts or outputs is a token spike.
+        """
+        p = self.p
+        floors = {"requests": p.spike_min_requests, "tokens": p.spike_min_tokens}
+        hits: dict[int, list[_Hit]] = defaultdict(list)
+        for metric, series in key.series.items():
+            for hour, value in series.items():
+                if not self.start_hour <= hour <= self.end_hour or value < floors[metric]:
+                    continue
+                profile = self.day(key, hour // DAY)
+                if not profile.learned:
+                    continue
+                base = self.baseline(key, metric, hour)
+                envelope = max(base.high, profile.envelope[metric], 1.0)
+                ratio = value / envelope
+                z = robust_z(value, base.values)
+                if ratio >= p.spike_factor and z >= p.spike_z:
+                    hits[hour].append(_Hit(hour, metric, value, base, envelope, ratio, z))
+        for run in runs(list(hits)):
+            yield self._spike_alert(key, run, [h for hour in run for h in hits[hour]])
+
+    def _spike_alert(self, key: _Key, hours: list[int], hits: list[_Hit]) -> Alert:
+        metric = "requests" if any(h.metric == "requests" for h in hits) else "tokens"
+        peak = max((h for h in hits if h.metric == metric), key=lambda h: h.ratio)
+        requests = sum(key.series["requests"].get(h, 0) for h in hours)
+        tokens = sum(key.series["tokens"].get(h, 0) for h in hours)
+        total = requests if metric == "requests" else tokens
+        high = peak.ratio >= self.p.high_factor * self.p.spike_factor
+        start = iso(hour_start(hours[0])) or ""
+        evidence: dict[str, str | int | float] = {
+            "reason": "spike", "metric": metric, "hours": len(hours),
+            "start": start, "end": iso(hour_start(hours[-1] + 1)) or "",
+            "peak_hour": iso(hour_start(peak.hour)) or "", "peak_rate": int(peak.value),
+            "total_requests": requests, "total_tokens": tokens,
+            "slot": peak.base.slot, "baseline": peak.base.kind,
+            "baseline_median": round(peak.base.center, 1), "baseline_high": peak.base.high,
+            "envelope": peak.envelope, "ratio": round(peak.ratio, 1), "z": round(peak.z, 1),
+            "threshold_factor": self.p.spike_factor,
+        }
+        message = (f"Key {key.key_id}: {total} {metric} in {len(hours)} hour(s) from {start} "
+                   f"(peak {int(peak.value)}/h), {peak.ratio:.1f}x its usual high of "
+                   f"{peak.envelope:g}/h; the {peak.base.slot} baseline is a median of "
+                   f"{peak.base.center:g}/h (robust z {peak.z:.0f})")
+        return self._alert(key, "spike", hours[0], hours[-1] + 1, high, message, evidence)
+
+    # -- plateau -----------------------------------------------------------------------------
+
+    def plateaus(self, key: _Key) -> Iterator[Alert]:
+        """Long flat runs of elevated use in hours the key is normally quiet."""
+        p = self.p
+        series = key.series["requests"]
+        first = self.start_hour - DAY  # to see a run that an earlier scan already judged
+        hits: dict[int, _Hit] = {}
+        for hour, value in series.items():
+            if not first <= hour <= self.end_hour or value < p.plateau_min_requests:
+                continue
+            profile = self.day(key, hour // DAY)
+            if not profile.learned:
+                continue
+            base = self.baseline(key, "requests", hour)
+            quiet = base.center <= max(1.0, p.quiet_fraction * profile.active_median)
+            floor = max(base.high, 1.0)
+            if quiet and value >= p.plateau_factor * floor:
+                hits[hour] = _Hit(hour, "requests", value, base, floor, value / floor,
+                                  robust_z(value, base.values))
+        for run in runs(list(hits)):
+            earlier = [h for h in run if h < self.start_hour]
+            if len(earlier) == len(run) or self._plateau(key, earlier, hits) is not None:
+                continue  # not in the window, or an earlier run already reported it
+            found = self._plateau(key, run, hits)
+            if found is not None:
+                yield self._plateau_alert(key, [hits[h] for h in run], *found)
+
+    def _plateau(self, key: _Key, run: list[int], hits: dict[int, _Hit]
+                 ) -> tuple[float, float] | None:
+        """(variation, excess variation) when the run is a plateau, else None."""
+        p = self.p
+        if len(run) < p.plateau_hours:
+            return None
+        values = [hits[h].value for h in run]
+        usual = self.day(key, run[0] // DAY)
+        if (p.plateau_shift_guard and sum(values) / len(values) <= usual.active_high
+                and len(run) <= usual.active_hours):
+            return None  # the key's ordinary working day, moved: its owner in another zone
+        excess = excess_variation(values)
+        return (variation(values), excess) if excess <= p.plateau_flatness else None
+
+    def _plateau_alert(self, key: _Key, hits: list[_Hit], cv: float, excess: float) -> Alert:
+        mean = sum(h.value for h in hits) / len(hits)
+        typical = median([h.base.center for h in hits])
+        usual_high = max(h.base.high for h in hits)
+        start = iso(hour_start(hits[0].hour)) or ""
+        evidence: dict[str, str | int | float] = {
+            "reason": "plateau", "metric": "requests", "hours": len(hits),
+            "start": start, "end": iso(hour_start(hits[-1].hour + 1)) or "",
+            "mean_rate": round(mean, 1), "variation": round(cv, 3),
+            "excess_variation": round(excess, 3),
+            "total_requests": int(sum(h.value for h in hits)),
+            "slot": f"{hits[0].base.slot} to {hits[-1].base.slot}",
+            "baseline": hits[0].base.kind, "baseline_median": round(typical, 1),
+            "baseline_high": usual_high, "ratio": round(mean / max(usual_high, 1.0), 1),
+            "threshold_hours": self.p.plateau_hours,
+            "threshold_flatness": self.p.plateau_flatness,
+        }
+        message = (f"Key {key.key_id}: {len(hits)} consecutive hours from {start} at a "
+                   f"near-constant {mean:.0f} requests/h (variation {cv:.0%}) in hours it is "
+                   f"normally quiet (median {typical:g}/h, at most {usual_high:g}/h before)")
+        high = len(hits) >= 2 * self.p.plateau_hours
+        return self._alert(key, "plateau", hits[0].hour, hits[-1].hour + 1, high, message,
+                           evidence)
+
+    # -- ramp --------------------------------------------------------------------------------
+
+    def ramps(self, key: _Key) -> Iterator[Alert]:
+        """Steady multi-day climbs to well above the key's median day."""
+        first_day = self.start_hour // DAY
+        judged = [d for d in range(first_day, (self.end_hour + 1) // DAY)
+                  if (d + 1) * DAY > self.start_hour]
+        found: dict[int, tuple[list[int], float]] = {}
+        for day in judged:
+            climb = self._ramp(key, day)
+            if climb is not None:
+                found[day] = climb
+        for run in runs(list(found)):
+            if run[0] - 1 < first_day and self._ramp(key, run[0] - 1) is not None:
+                continue  # the climb was already under way (and reported) before the window
+            yield self._ramp_alert(key, run, found[run[-1]])
+
+    def _ramp(self, key: _Key, day: int) -> tuple[list[int], float] | None:
+        p = self.p
+        start = day - p.ramp_days + 1
+        if p.ramp_days < 2 or not self.day(key, start).learned:
+            return None
+        daily = key.daily()
+        values = [daily.get(d, 0) for d in range(start, day + 1)]
+        if values[0] <= 0 or values[-1] < p.ramp_min_requests:
+            return None
+        if any(b < a * (1 + p.ramp_min_step) for a, b in pairwise(values)):
+            return None
+        lo = max(key.first_hour // DAY, day - p.lookback_days, self.range_hour // DAY)
+        earlier = [daily.get(d, 0) for d in range(lo, start)]
+        if len(earlier) < max(self.settings.learning_days, 1):
+            return None
+        base = max(median(earlier), 1.0)
+        if values[-1] < p.ramp_factor * base:
+            return None
+        growth = math.log(values[-1] / values[0])
+        steps = [math.log(b / a) for a, b in pairwise(values)]
+        if max(steps) > p.ramp_max_step_share * growth:
+            return None  # one jump carries the climb: a step (launch), not a ramp
+        return values, base
+
+    def _ramp_alert(self, key: _Key, days: list[int], climb: tuple[list[int], float]) -> Alert:
+        values, base = climb
+        first = days[0] - self.p.ramp_days + 1
+        daily = key.daily()
+        series = [daily.get(d, 0) for d in range(first, days[-1] + 1)]
+        ratio = values[-1] / base
+        evidence: dict[str, str | int | float] = {
+            "reason": "ramp", "metric": "requests", "days": len(series),
+            "start": iso(hour_start(first * DAY)) or "",
+            "end": iso(hour_start((days[-1] + 1) * DAY)) or "",
+            "daily_requests": ", ".join(str(v) for v in series),
+            "baseline_daily_median": round(base, 1), "ratio": round(ratio, 1),
+            "threshold_factor": self.p.ramp_factor, "threshold_days": self.p.ramp_days,
+        }
+        message = (f"Key {key.key_id}: daily requests rose {len(series)} days in a row from "
+                   f"{series[0]} to {series[-1]} ({ratio:.1f}x its median day of {base:g} "
+                   f"before the climb)")
+        high = ratio >= self.p.high_factor * self.p.ramp_factor
+        return self._alert(key, "ramp", first * DAY, (days[-1] + 1) * DAY, high, message,
+                           evidence)
+
+    # -- rotation ----------------------------------------------------------------------------
+
+    def rotations(self) -> Iterator[Alert]:
+        """Owners whose keys take turns to push more than any one key ever did."""
+        p = self.p
+        lo, hi = naive(hour_start(self.range_hour)), naive(self.window.end)
+        owners = self.store.query(
+            f"SELECT {_OWNER} AS o, min(time) FROM events WHERE o IN (SELECT {_OWNER} "  # noqa: S608
+            "FROM events WHERE time BETWEEN ? AND ? AND key_id <> ? GROUP BY ALL HAVING "
+            f"count(DISTINCT key_id) >= ?) AND time <= ? GROUP BY o",
+            [naive(self.window.start), hi, UNATTRIBUTED, p.rotation_min_keys, hi])
+        if not owners:
+            return
+        first_hour = {str(o): hour_of(_aware(t)) for o, t in owners}
+        rows = self.store.query(
+            f"SELECT {_OWNER} AS o, key_id, {_HOUR} AS h, sum({_REQUESTS}), "  # noqa: S608
+            "max(key_alias) FROM events WHERE time >= ? AND time <= ? AND key_id <> ? AND "
+            "o IN (SELECT unnest(?::VARCHAR[])) GROUP BY o, key_id, h",
+            [lo, hi, UNATTRIBUTED, sorted(first_hour)])
+        hourly: dict[str, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+        aliases: dict[str, str | None] = {}
+        for owner, key_id, hour, requests, alias in rows:
+            hourly[str(owner)][str(key_id)][int(hour)] = int(requests)
+            aliases[str(key_id)] = alias
+        for owner in sorted(hourly):
+            yield from self._owner_turns(owner, hourly[owner], first_hour[owner], aliases)
+
+    def _owner_turns(self, owner: str, keys: dict[str, dict[int, int]], first_hour: int,
+                     aliases: dict[str, str | None]) -> Iterator[Alert]:
+        p = self.p
+        daily: dict[str, dict[int, int]] = {}
+        for key_id, series in keys.items():
+            days: dict[int, int] = defaultdict(int)
+            for hour, value in series.items():
+                days[hour // DAY] += value
+            daily[key_id] = dict(days)
+        combined: dict[int, int] = defaultdict(int)
+        for days in daily.values():
+            for day, value in days.items():
+                combined[day] += value
+        found: dict[int, dict[str, str | int | float]] = {}
+        for day in range(self.start_hour // DAY, self.end_hour // DAY + 1):
+            turns = self._turns(keys, day)
+            if turns is None:
+                continue
+            holders, handoffs, share = turns
+            lo = max(first_hour // DAY, day - p.lookback_days, self.range_hour // DAY)
+            if day * DAY - first_hour < self.learning_hours or day - lo < 1:
+                continue
+            owner_median = max(median([combined.get(d, 0) for d in range(lo, day)]), 1.0)
+            single = max((v for days in daily.values() for d, v in days.items()
+                          if day - p.lookback_days <= d <= day), default=0)
+            total = combined.get(day, 0)
+            if total < p.rotation_factor * max(single, 1) or \
+                    total < p.rotation_owner_factor * owner_median:
+                continue
+            found[day] = {
+                "reason": "rotation", "metric": "requests", "owner": owner,
+                "keys": ", ".join(holders), "key_count": len(holders), "handoffs": handoffs,
+                "turn_share": round(share, 2), "owner_requests": total,
+                "single_key_max": single, "ratio": round(total / max(single, 1), 1),
+                "owner_daily_median": round(owner_median, 1),
+                "owner_ratio": round(total / owner_median, 1),
+                "threshold_factor": p.rotation_factor,
+            }
+        for run in runs(list(found)):
+            strongest = max((found[d] for d in run), key=lambda e: float(e["ratio"]))
+            holders = sorted({k for d in run for k in str(found[d]["keys"]).split(", ")})
+            for key_id in holders:
+                yield self._rotation_alert(key_id, aliases.get(key_id), run, holders,
+                                           strongest, keys[key_id])
+
+    def _turns(self, keys: dict[str, dict[int, int]], day: int
+               ) -> tuple[list[str], int, float] | None:
+        """Keys holding turns on ``day``, the number of hand-offs and the turn share."""
+        p = self.p
+        active = 0
+        order: list[str] = []
+        for hour in range(day * DAY, min((day + 1) * DAY, self.end_hour + 1)):
+            values = {k: s.get(hour, 0) for k, s in keys.items()}
+            total = sum(values.values())
+            if total <= 0:
+                continue
+            active += 1
+            key_id, top = max(values.items(), key=lambda kv: kv[1])
+            if top >= p.rotation_dominance * total:
+                order.append(key_id)
+        if not active or len(order) < p.rotation_turn_share * active:
+            return None
+        handoffs = sum(1 for a, b in pairwise(order) if a != b)
+        holders = sorted(set(order))
+        if len(holders) < p.rotation_min_keys or handoffs < p.rotation_min_handoffs:
+            return None
+        return holders, handoffs, len(order) / active
+
+    def _rotation_alert(self, key_id: str, alias: str | None, days: list[int],
+                        holders: list[str], found: dict[str, str | int | float],
+                        series: dict[int, int]) -> Alert:
+        own = sum(v for h, v in series.items() if days[0] * DAY <= h < (days[-1] + 1) * DAY)
+        others = [k for k in holders if k != key_id]
+        evidence = {**found, "keys": ", ".join(holders), "key_requests": own,
+                    "start": iso(hour_start(days[0] * DAY)) or "",
+                    "end": iso(hour_start((days[-1] + 1) * DAY)) or ""}
+        message = (f"Key {key_id}: one of {len(holders)} keys of owner {found['owner']} used "
+                   f"in turns ({found['handoffs']} hand-offs on {str(evidence['start'])[:10]}) with "
+                   f"{', '.join(others)}; together {found['owner_requests']} requests that day,"
+                   f" {found['ratio']}x the most any single key did in a day "
+                   f"({found['single_key_max']}) and {found['owner_ratio']}x the owner's "
+                   f"median day; this key made {own}")
+        high = float(found["ratio"]) >= self.p.high_factor * self.p.rotation_factor
+        key = _Key(key_id, alias, 0, 0)
+        return self._alert(key, "rotation", days[0] * DAY, (days[-1] + 1) * DAY, high,
+                           message, evidence)
+
+    # -- output ------------------------------------------------------------------------------
+
+    def _alert(self, key: _Key, reason: str, start_hour: int, end_hour: int, high: bool,
+               message: str, evidence: dict[str, str | int | float]) -> Alert:
+        """The alert with the use evidence of the events inside its hours and the window."""
+        start = max(hour_start(start_hour), self.window.start)
+        end = min(hour_start(end_hour) - _TINY, self.window.end)
+        events = self.store.events(Window(start, end), key.key_id) if start <= end else []
+        use = use_evidence(events) if events else {}
+        if key.first_hour and reason != "rotation":
+            profile = self.day(key, start_hour // DAY)
+            evidence = {**evidence, "history_days": profile.history_days,
+                        "history_events": profile.history_events}
+        when = f" ({use['first_seen']} to {use['last_seen']}, from {use['source_ips'] or 'unknown IPs'})" \
+            if events else ""
+        return Alert(
+            rule_id=VelocityDetector.id,
+            severity=Severity.HIGH if high else Severity.MEDIUM,
+            subject=key.key_id,
+            key_alias=key.alias or (events[0].key_alias if events else None),
+            message=message + when + ".",
+            evidence={**use, **evidence},
+            first_seen=events[0].time if events else hour_start(start_hour),
+            last_seen=events[-1].time if events else hour_start(end_hour) - _TINY,
+        )
+
+
+def _aware(when: datetime) -> datetime:
+    """A naive UTC time from a query as an aware one."""
+    return when.replace(tzinfo=UTC)
+
+
+PLUGIN: type[Detector] = VelocityDetector
