@@ -44,14 +44,16 @@ def test_canary_in_real_cloudtrail_is_a_critical_alert_and_exit_1(cli: Cli) -> N
     assert [(a["type"], a["severity"], a["key"]) for a in report["alerts"]] == [
         ("canary", "critical", CANARY)]
     alert = report["alerts"][0]
-    assert set(alert) == {"key", "key_alias", "type", "severity", "start", "end", "summary",
-                          "evidence"}
+    assert set(alert) == {"id", "key", "key_alias", "type", "severity", "start", "end",
+                          "summary", "evidence"}
+    assert alert["id"].startswith("ua1:")
     assert alert["start"] == "2023-07-10T11:42:18Z"
     assert alert["end"].endswith("Z")
     assert alert["evidence"]["events"] == 43
     assert alert["evidence"]["matched_on"] == "key_id"
     assert CANARY in alert["summary"]
     assert report["stats"]["alerts_by_type"] == {"canary": 1}
+    assert report["stats"]["raised"] == 1
     assert "FAIL, 1 at or above it" in err
 
 
