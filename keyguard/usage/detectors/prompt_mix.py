@@ -1,0 +1,677 @@
+"""Prompt-mix detector: a key suddenly sends a different *kind* of request than it used to.
+
+A stolen key is used for the thief's workload, not the owner's: other models, other prompt
+sizes, long answers to short prompts (distillation), one template filled in thousands of
+times, "think step by step" on every request, attempts to read the system prompt. Each is
+judged against the key's *own* baseline, so a tutoring bot that always says "step by step"
+or a batch job that always sends one template is normal.
+
+**Units.** The window is cut into 24-hour days counted back from its end (day 0 is the
+last 24 h), so one long export is judged like a series of daily runs. Day *k* is judged
+on the events of the ``baseline-days`` (default 28) days before it only, never on later
+ones. A key is judged on its baseline once its first event is ``learning_days`` before the
+day and its baseline holds at least ``learning_min_events`` and ``min-baseline-requests``
+(default 200) requests; only trap strings and extraction attempts need no baseline.
+Alerts of several days of one key merge into one alert per key and scan.
+
+**Distribution shift** (needs ``min-window-requests``, default 50, in the day). Three
+distributions of requests (weighted by ``requests``): model family, prompt size (log2
+buckets of input tokens per request, or characters / 4) and output/input token ratio
+(log2 buckets). Each is compared with its baseline by the Jensen-Shannon divergence (bits,
+0 = same, 1 = disjoint). The threshold adapts to the key: the second-largest divergence of
+one baseline day against the rest of the baseline (days this scan already flagged left
+out), times ``divergence-margin`` (default 1.25), and never below ``min-divergence``
+(default 0.3); so keys whose weekdays and weekends differ do not alert on the next
+weekend, while one odd day in the baseline does not blind the detector. A size or ratio shift must also move the median
+bucket by ``min-median-shift`` (default 2, i.e. 4x) so a modest drift in prompt length
+after a feature change does not alert. Reasons ``model-shift``, ``size-shift``,
+``ratio-shift``.
+
+**Model migrations** are not shifts. Model names are reduced to a family (provider
+prefixes, dates, versions and tokens with digits removed: ``claude-sonnet-4-5-20250929``
+and ``claude-3-5-sonnet-20241022`` are ``claude-sonnet``; ``gpt-4o-2024-08-06`` and
+``gpt-4.1`` are ``gpt``; ``gpt-4o-mini`` is ``gpt-mini``), and distributions are over
+families. A family the key never used counts as its main baseline family when it is a
+*release*: at least ``release-min-keys`` (default 3) keys of the store first used it within
+``release-days`` (default 7) before the day's end. Size and ratio are still judged.
+
+**Prompt text signals** (only for events with a prompt fingerprint or markers; see
+``keyguard.usage.prompt_markers``):
+
+* ``templated``: the day's largest template cluster (prompts whose SimHash lies within
+  ``template-bits``, default 12, of a centre chosen among the day's commonest
+  fingerprints) holds at least ``template-min-requests`` (200) requests and
+  ``template-min-share`` (0.5) of the day's prompts, and is new: under
+  ``template-known-share`` (0.02) of the baseline's prompts fall in it. Alone it alerts only
+  when the day's volume is ``template-volume-factor`` (3) times the key's median baseline
+  day (a feature launch adds a template, a scraper floods one); with another reason it
+  makes that reason stronger.
+* ``reasoning``: the share of prompts with reasoning-elicitation phrasing reaches
+  ``reasoning-min-share`` (0.3) and exceeds the baseline share by ``reasoning-factor``
+  (3x) plus 0.1, with at least ``reasoning-min-requests`` (50) such prompts.
+* ``extraction``: at least ``extraction-min-requests`` (3) prompts try to extract the
+  system prompt, more than ``extraction-factor`` (5) times the baseline rate.
+* ``trap``: any prompt containing one of ``trap-strings`` (configured for the importers,
+  which mark prompts at import; prompts imported before a trap string was configured are
+  not marked).
+* ``topic-sweep``: a new template cluster of at least ``sweep-min-requests`` (100) whose
+  prompts cycle through at least ``sweep-min-topics`` (6) subjects (``topic:`` markers)
+  spread evenly (normalised entropy at least ``sweep-min-evenness``, 0.8).
+
+Severity: ``high`` for trap, extraction, templated reasoning, topic sweep and templated
+ratio shift (distillation), ``medium`` otherwise. Evidence names the reasons, the
+divergences and thresholds, top models and buckets of baseline and day, cluster sizes and
+marker shares. ``(unattributed)`` events are not judged.
+
+Cost: a handful of DuckDB GROUP BYs over the window plus the baseline period, and a
+Hamming-distance join only for days with enough prompts; per-event objects are loaded
+only for keys that alert.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from keyguard.model import Alert, Severity
+from keyguard.serialize import iso
+from keyguard.usage.detectors import UNATTRIBUTED, Detector, DetectorSettings, use_evidence
+from keyguard.usage.store import UsageStore, Window, naive
+
+DAY_MS = 86_400_000
+#: Order in which reasons are reported.
+REASONS = ("trap", "extraction", "reasoning", "topic-sweep", "templated", "model-shift",
+           "size-shift", "ratio-shift")
+_HIGH_ALONE = frozenset({"trap", "extraction", "topic-sweep"})
+_PROVIDER = re.compile(
+    r"^(?:[a-z]{2,6}\.)?(?:anthropic|meta|amazon|cohere|mistral|ai21|deepseek|openai|google|"
+    r"qwen|writer|stability|us|eu|apac|global)\.")
+_TOKEN_SPLIT = re.compile(r"[-_.\s]+")
+_PARAM = re.compile(r"\$([a-z]+)")
+_DROP = frozenset({"latest", "preview", "exp", "experimental", "chat"})
+
+
+@dataclass(frozen=True, slots=True)
+class PromptMixParams:
+    """``[usage.detectors.prompt-mix]``: see the module docstring for each default's reason."""
+
+    baseline_days: float = 28.0
+    min_window_requests: int = 50
+    min_baseline_requests: int = 200
+    min_divergence: float = 0.3
+    divergence_margin: float = 1.25
+    min_median_shift: float = 2.0
+    release_min_keys: int = 3
+    release_days: float = 7.0
+    template_bits: int = 12
+    template_min_requests: int = 200
+    template_min_share: float = 0.5
+    template_known_share: float = 0.02
+    template_volume_factor: float = 3.0
+    reasoning_min_share: float = 0.3
+    reasoning_factor: float = 3.0
+    reasoning_min_requests: int = 50
+    extraction_min_requests: int = 3
+    extraction_factor: float = 5.0
+    sweep_min_requests: int = 100
+    sweep_min_topics: int = 6
+    sweep_min_evenness: float = 0.8
+    trap_strings: tuple[str, ...] = ()  # read by the importers (keyguard.usage.prompt_markers)
+
+
+def family(model: str) -> str:
+    """The model family: no provider prefix, date, version or digit-bearing token.
+
+    ``claude-sonnet-4-5-20250929`` -> ``claude-sonnet``; ``gpt-4o-2024-08-06`` -> ``gpt``;
+    ``anthropic.claude-3-haiku-20240307-v1:0`` -> ``claude-haiku``; ``o3-mini`` -> ``o-mini``.
+    """
+    name = model.strip().lower().rsplit("/", 1)[-1].split(":", 1)[0]
+    name = _PROVIDER.sub("", _PROVIDER.sub("", name))
+    tokens = [t for t in _TOKEN_SPLIT.split(name) if t]
+    if not tokens:
+        return model
+    head = "".join(c for c in tokens[0] if c.isalpha()) or tokens[0]
+    rest = [t for t in tokens[1:] if t.isalpha() and t not in _DROP]
+    return "-".join([head, *rest])
+
+
+def jsd(p: Mapping[str, float], q: Mapping[str, float]) -> float:
+    """Jensen-Shannon divergence of two count histograms, in bits (0 same .. 1 disjoint)."""
+    sp, sq = sum(p.values()), sum(q.values())
+    if sp <= 0 or sq <= 0:
+        return 0.0
+    total = 0.0
+    for b in set(p) | set(q):
+        x, y = p.get(b, 0.0) / sp, q.get(b, 0.0) / sq
+        m = (x + y) / 2
+        if x > 0:
+            total += x * math.log2(x / m)
+        if y > 0:
+            total += y * math.log2(y / m)
+    return max(0.0, min(1.0, total / 2))
+
+
+def _median_bucket(hist: Mapping[str, float]) -> float:
+    """The bucket (a log2 value) holding the weighted median of a size/ratio histogram."""
+    items = sorted((int(b), w) for b, w in hist.items())
+    half, acc = sum(w for _, w in items) / 2, 0.0
+    for bucket, weight in items:
+        acc += weight
+        if acc >= half:
+            return float(bucket)
+    return 0.0
+
+
+def _describe(dim: str, hist: Mapping[str, float], limit: int = 3) -> str:
+    """Top buckets with their share, in words (``gpt 80%``, ``256-511 tok 60%``)."""
+    total = sum(hist.values()) or 1.0
+    shown = sorted(hist.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    parts = []
+    for bucket, weight in shown:
+        if dim == "size":
+            b = int(bucket)
+            label = f"{2 ** b}-{2 ** (b + 1) - 1} tok"
+        elif dim == "ratio":
+            b = int(bucket)
+            label = f"out/in {2.0 ** b:g}-{2.0 ** (b + 1):g}"
+        else:
+            label = bucket
+        parts.append(f"{label} {100 * weight / total:.0f}%")
+    return ", ".join(parts)
+
+
+@dataclass(slots=True)
+class _Day:
+    """Aggregates of one key on one day (``age`` days before the window end)."""
+
+    requests: float = 0.0
+    texts: int = 0
+    reasoning: int = 0
+    extraction: int = 0
+    trap: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    dims: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {"model": {}, "size": {}, "ratio": {}})
+
+
+@dataclass(slots=True)
+class _Key:
+    """Everything known about one key: in-window days and history days by age."""
+
+    current: dict[int, _Day] = field(default_factory=dict)
+    history: dict[int, _Day] = field(default_factory=dict)  # every event, in window or not
+    first_time: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Finding:
+    """Why one day of one key is anomalous, with the numbers for the alert."""
+
+    age: int
+    reasons: list[str]
+    evidence: dict[str, str | int | float]
+    parts: list[str]
+    day: _Day
+    score: float
+
+
+def _merge(days: Iterable[_Day]) -> _Day:
+    out = _Day()
+    for d in days:
+        out.requests += d.requests
+        out.texts += d.texts
+        out.reasoning += d.reasoning
+        out.extraction += d.extraction
+        out.trap += d.trap
+        for dim, hist in d.dims.items():
+            target = out.dims[dim]
+            for bucket, weight in hist.items():
+                target[bucket] = target.get(bucket, 0.0) + weight
+    return out
+
+
+class PromptMixDetector:
+    """Shift of a key's model/size/ratio mix, templated or phrased prompts, traps."""
+
+    id: ClassVar[str] = "prompt-mix"
+    Params: ClassVar[type[PromptMixParams]] = PromptMixParams
+
+    def evaluate(self, store: UsageStore, window: Window, now: datetime,
+                 settings: DetectorSettings) -> Iterator[Alert]:
+        """One alert per key with anomalous days in the window (``now`` unused: no aging)."""
+        params = settings.params_for(self.id, PromptMixParams)
+        days = max(1, math.ceil(params.baseline_days))
+        span_days = int((window.end - window.start).total_seconds() * 1000) // DAY_MS
+        lo = window.end - timedelta(days=span_days + days + 1)
+        keys = self._aggregate(store, window, lo)
+        if not keys:
+            return
+        first_uses = self._first_uses(store, window)
+        templates = self._templates(store, window, lo, keys, params, days)
+        for key_id in sorted(keys):
+            info = keys[key_id]
+            findings: list[_Finding] = []
+            for age in sorted(info.current, reverse=True):  # oldest day first
+                found = self._judge(key_id, age, info, window, params, settings, days,
+                                    first_uses, templates, {f.age for f in findings})
+                if found is not None:
+                    findings.append(found)
+            if findings:
+                yield self._alert(store, key_id, findings, window)
+
+    # -- aggregates ---------------------------------------------------------------------
+
+    @staticmethod
+    def _base_sql() -> str:
+        return (
+            "SELECT key_id, (epoch_ms($end) - epoch_ms(time)) // 86400000 AS age, "
+            "time >= $start AS cur, greatest(requests, 1) AS w, * EXCLUDE (key_id) "
+            "FROM events WHERE time >= $lo AND time <= $end AND key_id <> $unattributed "
+            "AND key_id IN (SELECT DISTINCT key_id FROM events WHERE time BETWEEN $start "
+            "AND $end)")
+
+    def _aggregate(self, store: UsageStore, window: Window, lo: datetime) -> dict[str, _Key]:
+        params = {"start": naive(window.start), "end": naive(window.end), "lo": naive(lo),
+                  "unattributed": UNATTRIBUTED}
+        base = self._base_sql()
+        keys: dict[str, _Key] = {}
+        totals = self._q(store, f"""
+            WITH ev AS ({base})
+            SELECT key_id, age, cur, sum(w), count(prompt_fingerprint),
+                   count_if(contains(coalesce(prompt_markers, ''), 'reasoning')),
+                   count_if(contains(coalesce(prompt_markers, ''), 'extraction')),
+                   count_if(contains(coalesce(prompt_markers, ''), 'trap')), min(time), max(time)
+            FROM ev GROUP BY ALL""", params)  # noqa: S608
+        for key_id, age, cur, w, texts, reasoning, extraction, trap, first, last in totals:
+            info = keys.setdefault(key_id, _Key())
+            for target in ([info.history, info.current] if cur else [info.history]):
+                day = target.setdefault(int(age), _Day())
+                day.requests += float(w)
+                day.texts += int(texts)
+                day.reasoning += int(reasoning)
+                day.extraction += int(extraction)
+                day.trap += int(trap)
+                day.first = first if day.first is None else min(day.first, first)
+                day.last = last if day.last is None else max(day.last, last)
+        # Size: log2 of input tokens per request (characters / 4 when tokens are unknown);
+        # ratio: log2 of output/input tokens clamped to [-8, 6]. Aggregate rows with an
+        # unknown request count (requests = 0) have no per-request size: left out.
+        dims = self._q(store, f"""
+            WITH ev AS ({base})
+            SELECT key_id, age, cur, 'model', model, sum(w) FROM ev
+              WHERE model IS NOT NULL GROUP BY ALL
+            UNION ALL
+            SELECT key_id, age, cur, 'size', CAST(CAST(floor(log2(greatest(1, CASE
+                     WHEN input_tokens > 0 THEN input_tokens / requests
+                     ELSE coalesce(prompt_chars, 0) / 4 END))) AS INTEGER) AS VARCHAR), sum(w)
+              FROM ev WHERE requests > 0 AND (input_tokens > 0 OR prompt_chars > 0) GROUP BY ALL
+            UNION ALL
+            SELECT key_id, age, cur, 'ratio', CAST(CAST(least(6, greatest(-8, floor(log2(
+                     (output_tokens + 1.0) / (input_tokens + 1.0))))) AS INTEGER) AS VARCHAR),
+                   sum(w)
+              FROM ev WHERE input_tokens > 0 GROUP BY ALL""", params)  # noqa: S608
+        for key_id, age, cur, dim, bucket, w in dims:
+            info = keys[key_id]
+            label = family(bucket) if dim == "model" else bucket
+            for target in ([info.history, info.current] if cur else [info.history]):
+                hist = target[int(age)].dims[dim]
+                hist[label] = hist.get(label, 0.0) + float(w)
+        for key_id, first in self._q(store, """
+                SELECT key_id, min(time) FROM events WHERE key_id IN
+                (SELECT unnest($keys::VARCHAR[])) GROUP BY key_id""",
+                {"keys": sorted(keys)}):
+            keys[key_id].first_time = first
+        return {k: v for k, v in keys.items() if v.current}
+
+    def _first_uses(self, store: UsageStore, window: Window) -> dict[str, list[datetime]]:
+        """For each model family, when each key of the store first used it (release rule)."""
+        firsts: dict[tuple[str, str], datetime] = {}
+        for key_id, model, first in self._q(store, """
+                SELECT key_id, model, min(time) FROM events WHERE model IS NOT NULL
+                AND time <= $end GROUP BY ALL""", {"end": naive(window.end)}):
+            name = (key_id, family(model))
+            if name not in firsts or first < firsts[name]:
+                firsts[name] = first
+        out: dict[str, list[datetime]] = {}
+        for (_key, fam), first in firsts.items():
+            out.setdefault(fam, []).append(first)
+        return out
+
+    def _templates(self, store: UsageStore, window: Window, lo: datetime,
+                   keys: Mapping[str, _Key], params: PromptMixParams,
+                   days: int) -> dict[tuple[str, int], dict[str, Any]]:
+        """The largest template cluster of each judged day with enough prompts.
+
+        Centres are the day's 8 commonest fingerprints (ties broken by hash, so for a
+        template whose fills all differ they are random members); the centre with the
+        most prompts within ``template-bits`` wins, and is replaced by the bitwise
+        majority of those prompts (a member sits about half as far from this centroid as
+        from another member, so the cluster gathers nearly all fills of the template).
+        Then, for that centroid only: how many
+        baseline prompts fall within it, and the topics and reasoning share inside it.
+        """
+        wanted = [(k, age) for k, info in keys.items() for age, day in info.current.items()
+                  if day.texts >= min(params.template_min_requests, params.sweep_min_requests)]
+        if not wanted:
+            return {}
+        bind = {"start": naive(window.start), "end": naive(window.end), "lo": naive(lo),
+                "unattributed": UNATTRIBUTED, "bits": params.template_bits,
+                "wk": [k for k, _ in wanted], "wa": [a for _, a in wanted]}
+        rows = self._q(store, f"""
+            WITH ev AS ({self._base_sql()}),
+            want AS (SELECT unnest($wk::VARCHAR[]) AS key_id, unnest($wa::BIGINT[]) AS age),
+            fp AS (SELECT e.key_id, e.age, ('0x' || substr(prompt_fingerprint, 5))::UBIGINT AS h,
+                          count(*) AS n
+                   FROM ev e JOIN want USING (key_id, age)
+                   WHERE e.cur AND prompt_fingerprint IS NOT NULL GROUP BY ALL),
+            cand AS (SELECT key_id, age, h FROM (SELECT *, row_number() OVER (
+                        PARTITION BY key_id, age ORDER BY n DESC, hash(h)) AS rn FROM fp)
+                     WHERE rn <= 8),
+            score AS (SELECT c.key_id, c.age, c.h, sum(f.n) AS members FROM cand c
+                      JOIN fp f ON f.key_id = c.key_id AND f.age = c.age
+                      AND bit_count(xor(c.h, f.h)) <= $bits GROUP BY ALL),
+            best AS (SELECT key_id, age, arg_max(h, members) AS h FROM score GROUP BY ALL),
+            near AS (SELECT f.key_id, f.age, f.h, f.n FROM best b JOIN fp f
+                     ON f.key_id = b.key_id AND f.age = b.age
+                     AND bit_count(xor(b.h, f.h)) <= $bits),
+            ones AS (SELECT key_id, age, bit, sum(((h >> bit) & 1) * n) AS ones,
+                            sum(n) AS total
+                     FROM near, range(64) AS r(bit) GROUP BY ALL),
+            centre AS (SELECT key_id, age, bit_or(CASE WHEN 2 * ones > total
+                              THEN (1::UBIGINT << bit) ELSE 0::UBIGINT END) AS h
+                       FROM ones GROUP BY ALL)
+            SELECT c.key_id, c.age, c.h, sum(f.n) FROM centre c JOIN fp f
+              ON f.key_id = c.key_id AND f.age = c.age AND bit_count(xor(c.h, f.h)) <= $bits
+            GROUP BY ALL""", bind)  # noqa: S608
+        out: dict[tuple[str, int], dict[str, Any]] = {
+            (k, int(age)): {"centre": int(h), "members": int(n), "baseline": 0,
+                            "reasoning": 0, "topics": {}}
+            for k, age, h, n in rows}
+        if not out:
+            return out
+        ck = list(out)
+        bind = {"start": naive(window.start), "end": naive(window.end), "lo": naive(lo),
+                "unattributed": UNATTRIBUTED, "bits": params.template_bits, "days": days,
+                "ck": [k for k, _ in ck], "ca": [a for _, a in ck],
+                "ch": [out[c]["centre"] for c in ck]}
+        rows = self._q(store, f"""
+            WITH ev AS ({self._base_sql()}),
+            c AS (SELECT unnest($ck::VARCHAR[]) AS key_id, unnest($ca::BIGINT[]) AS cage,
+                         unnest($ch::UBIGINT[]) AS centre),
+            m AS (SELECT c.key_id, c.cage, e.age, e.cur, e.prompt_markers FROM c
+                  JOIN ev e ON e.key_id = c.key_id AND e.age >= c.cage
+                  AND e.age <= c.cage + $days AND e.prompt_fingerprint IS NOT NULL
+                  AND bit_count(xor(c.centre,
+                      ('0x' || substr(e.prompt_fingerprint, 5))::UBIGINT)) <= $bits)
+            SELECT key_id, cage, age > cage AS base,
+                   regexp_extract(prompt_markers, 'topic:([a-z]+)', 1) AS topic,
+                   count(*), count_if(contains(coalesce(prompt_markers, ''), 'reasoning'))
+            FROM m WHERE age > cage OR cur GROUP BY ALL""", bind)  # noqa: S608
+        for key_id, cage, base, topic, n, reasoning in rows:
+            entry = out[(key_id, int(cage))]
+            if base:
+                entry["baseline"] += int(n)
+            else:
+                entry["reasoning"] += int(reasoning)
+                if topic:
+                    entry["topics"][topic] = entry["topics"].get(topic, 0) + int(n)
+        return out
+
+    @staticmethod
+    def _q(store: UsageStore, sql: str, bind: Mapping[str, object]) -> list[tuple[Any, ...]]:
+        """``store.query`` with named parameters: ``$name`` becomes ``$n`` (positional)."""
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        return store.query(_PARAM.sub(number, sql), [bind[n] for n in names])
+
+    # -- judging ------------------------------------------------------------------------
+
+    def _judge(self, key_id: str, age: int, info: _Key, window: Window,
+               params: PromptMixParams, settings: DetectorSettings, days: int,
+               first_uses: Mapping[str, list[datetime]],
+               templates: Mapping[tuple[str, int], Mapping[str, Any]],
+               flagged: set[int]) -> _Finding | None:
+        day = info.current[age]
+        base_days = {a: d for a, d in info.history.items() if age < a <= age + days}
+        # Days this scan already flagged stay in the baseline totals but do not set the
+        # key's normal day-to-day variation (else day 1 of an attack hides day 2).
+        calm = {a: d for a, d in base_days.items() if a not in flagged}
+        base = _merge(base_days.values())
+        day_end = window.end - timedelta(days=age)
+        day_start = day_end - timedelta(days=1)
+        first = info.first_time
+        start = day_start.astimezone(UTC).replace(tzinfo=None)
+        learned = (first is not None
+                   and (start - first).total_seconds() >= settings.learning_days * 86400
+                   and base.requests >= max(settings.learning_min_events,
+                                            params.min_baseline_requests))
+        reasons: list[str] = []
+        parts: list[str] = []
+        evidence: dict[str, str | int | float] = {
+            "day_requests": round(day.requests), "baseline_requests": round(base.requests),
+            "baseline_days": params.baseline_days, "learned": int(learned)}
+        score = 0.0
+        if day.trap:
+            reasons.append("trap")
+            parts.append(f"{day.trap} prompt(s) contain a configured trap string")
+            evidence["trap_requests"] = day.trap
+            score += 10
+        base_extraction = base.extraction / base.texts if base.texts else 0.0
+        if (day.extraction >= params.extraction_min_requests and day.texts
+                and day.extraction / day.texts > params.extraction_factor * base_extraction):
+            reasons.append("extraction")
+            parts.append(f"{day.extraction} of {day.texts} prompts try to extract the system "
+                         f"prompt (baseline {100 * base_extraction:.1f}%)")
+            evidence["extraction_requests"] = day.extraction
+            evidence["extraction_baseline_share"] = round(base_extraction, 4)
+            score += 5
+        if learned:
+            score += self._shift(day, base, calm, params, first_uses, day_end,
+                                 reasons, parts, evidence)
+            score += self._text(key_id, age, day, base, base_days, params,
+                                templates.get((key_id, age)), reasons, parts, evidence)
+        if not reasons:
+            return None
+        return _Finding(age, reasons, evidence, parts, day, score)
+
+    def _shift(self, day: _Day, base: _Day, base_days: Mapping[int, _Day],
+               params: PromptMixParams, first_uses: Mapping[str, list[datetime]],
+               day_end: datetime, reasons: list[str], parts: list[str],
+               evidence: dict[str, str | int | float]) -> float:
+        """Model/size/ratio divergence against the baseline; returns a score (0: none)."""
+        if day.requests < params.min_window_requests:
+            return 0.0
+        score = 0.0
+        for dim in ("model", "size", "ratio"):
+            now_hist, base_hist = dict(day.dims[dim]), base.dims[dim]
+            if sum(now_hist.values()) < params.min_window_requests or \
+                    sum(base_hist.values()) < params.min_baseline_requests:
+                continue
+            if dim == "model":
+                now_hist, migrated = self._migrations(now_hist, base_hist, first_uses, day_end,
+                                                      params)
+                if migrated:
+                    evidence["migrated_families"] = ", ".join(migrated)
+            divergence = jsd(now_hist, base_hist)
+            if divergence < params.min_divergence:
+                continue
+            threshold = self._threshold(dim, base_days, params)
+            moved = (abs(_median_bucket(now_hist) - _median_bucket(base_hist))
+                     if dim != "model" else 0.0)
+            if divergence < threshold or (dim != "model" and moved < params.min_median_shift):
+                continue
+            reasons.append(f"{dim}-shift")
+            label = {"model": "model mix", "size": "prompt size",
+                     "ratio": "output/input ratio"}[dim]
+            parts.append(f"{label} diverged from its baseline (JSD {divergence:.2f}, threshold "
+                         f"{threshold:.2f}): now {_describe(dim, now_hist)}, before "
+                         f"{_describe(dim, base_hist)}")
+            evidence[f"{dim}_divergence"] = round(divergence, 3)
+            evidence[f"{dim}_threshold"] = round(threshold, 3)
+            evidence[f"{dim}_window"] = _describe(dim, now_hist, 5)
+            evidence[f"{dim}_baseline"] = _describe(dim, base_hist, 5)
+            score += divergence
+        return score
+
+    @staticmethod
+    def _migrations(now_hist: dict[str, float], base_hist: Mapping[str, float],
+                    first_uses: Mapping[str, list[datetime]], day_end: datetime,
+                    params: PromptMixParams) -> tuple[dict[str, float], list[str]]:
+        """Count families that are org-wide releases as the key's main baseline family."""
+        main = max(base_hist, key=lambda f: (base_hist[f], f))
+        since = naive(day_end - timedelta(days=params.release_days))
+        end = naive(day_end)
+        migrated: list[str] = []
+        for fam in [f for f in now_hist if f not in base_hist]:
+            adopters = sum(1 for t in first_uses.get(fam, ())
+                           if since is not None and end is not None and since <= t <= end)
+            if adopters >= params.release_min_keys:
+                now_hist[main] = now_hist.get(main, 0.0) + now_hist.pop(fam)
+                migrated.append(fam)
+        return now_hist, sorted(migrated)
+
+    @staticmethod
+    def _threshold(dim: str, base_days: Mapping[int, _Day], params: PromptMixParams) -> float:
+        """``min-divergence`` or the key's own day-to-day divergence (leave-one-out) x margin."""
+        pooled = _merge(base_days.values()).dims[dim]
+        spread: list[float] = []
+        for day in base_days.values():
+            hist = day.dims[dim]
+            if sum(hist.values()) < params.min_window_requests:
+                continue
+            rest = {b: pooled[b] - hist.get(b, 0.0) for b in pooled}
+            if sum(rest.values()) < params.min_window_requests:
+                continue
+            spread.append(jsd(hist, rest))
+        # The second-largest: a recurring kind of day (weekends come in pairs) raises the
+        # bar, a single odd day does not.
+        spread.sort(reverse=True)
+        usual = spread[1] if len(spread) > 1 else (spread[0] if spread else 0.0)
+        return max(params.min_divergence, params.divergence_margin * usual)
+
+    def _text(self, key_id: str, age: int, day: _Day, base: _Day,
+              base_days: Mapping[int, _Day], params: PromptMixParams,
+              template: Mapping[str, Any] | None, reasons: list[str], parts: list[str],
+              evidence: dict[str, str | int | float]) -> float:
+        """Templates, reasoning phrasing and topic sweeps; returns a score (0: none)."""
+        if not day.texts:
+            return 0.0
+        score = 0.0
+        new_template = False
+        if template is not None and base.texts:
+            members = int(template["members"])
+            share = members / day.texts
+            known = template["baseline"] / base.texts
+            new_template = (known < params.template_known_share)
+            evidence["template_requests"] = members
+            evidence["template_share"] = round(share, 3)
+            evidence["template_baseline_share"] = round(known, 4)
+            topics: dict[str, int] = template["topics"]
+            if new_template and members >= params.sweep_min_requests and \
+                    len(topics) >= params.sweep_min_topics:
+                evenness = _evenness(topics.values())
+                evidence["sweep_topics"] = len(topics)
+                evidence["sweep_evenness"] = round(evenness, 3)
+                if evenness >= params.sweep_min_evenness:
+                    reasons.append("topic-sweep")
+                    parts.append(f"one new template of {members} prompts cycles through "
+                                 f"{len(topics)} topics ({', '.join(sorted(topics))})")
+                    score += 3
+            big = members >= params.template_min_requests and share >= params.template_min_share
+            new_template = new_template and big
+        base_reasoning = base.reasoning / base.texts if base.texts else 0.0
+        share = day.reasoning / day.texts
+        if (day.reasoning >= params.reasoning_min_requests and share >= params.reasoning_min_share
+                and share >= params.reasoning_factor * base_reasoning + 0.1):
+            reasons.append("reasoning")
+            parts.append(f"{100 * share:.0f}% of prompts ask for step-by-step reasoning "
+                         f"(baseline {100 * base_reasoning:.1f}%)")
+            evidence["reasoning_share"] = round(share, 3)
+            evidence["reasoning_baseline_share"] = round(base_reasoning, 4)
+            score += 2
+        if new_template:
+            volumes = [d.requests for d in base_days.values() if d.requests > 0]
+            typical = statistics.median(volumes) if volumes else 0.0
+            evidence["baseline_median_day_requests"] = round(typical)
+            flood = day.requests >= params.template_volume_factor * typical
+            # A new template alone is usually a feature launch; it counts when it floods
+            # the key or comes with another change of what the key is asked.
+            if flood or any(r.endswith("-shift") or r in ("reasoning", "topic-sweep")
+                            for r in reasons):
+                members = int(evidence["template_requests"])
+                reasons.append("templated")
+                parts.append(f"a new prompt template carries {members} of {day.texts} "
+                             f"prompts ({100 * members / day.texts:.0f}%)"
+                             + (f", {day.requests / max(typical, 1):.1f}x the usual daily "
+                                "volume" if flood else ""))
+                score += 1
+        return score
+
+    # -- output -------------------------------------------------------------------------
+
+    def _alert(self, store: UsageStore, key_id: str, findings: list[_Finding],
+               window: Window) -> Alert:
+        reasons = [r for r in REASONS if any(r in f.reasons for f in findings)]
+        high = bool(_HIGH_ALONE & set(reasons)) or any(
+            "templated" in f.reasons and ("reasoning" in f.reasons or "ratio-shift" in f.reasons)
+            for f in findings)
+        worst = max(findings, key=lambda f: (f.score, -f.age))
+        firsts = [f.day.first for f in findings if f.day.first is not None]
+        lasts = [f.day.last for f in findings if f.day.last is not None]
+        start = max(window.start, min(firsts).replace(tzinfo=window.start.tzinfo)) if firsts \
+            else window.start
+        end = min(window.end, max(lasts).replace(tzinfo=window.end.tzinfo)) if lasts \
+            else window.end
+        events = [e for e in store.events(Window(start, end), key_id)
+                  if any(window.end - timedelta(days=f.age + 1) < e.time
+                         <= window.end - timedelta(days=f.age) for f in findings)]
+        marked = [e for e in events if e.prompt_markers and (
+            "trap" in e.prompt_markers or "extraction" in e.prompt_markers)]
+        only_marks = set(reasons) <= {"trap", "extraction"}
+        use = use_evidence(marked if only_marks and marked else events)
+        evidence: dict[str, str | int | float] = {
+            "reasons": ", ".join(reasons),
+            "days": len(findings),
+            "worst_day_start": iso(window.end - timedelta(days=worst.age + 1)) or "",
+            **worst.evidence,
+            **use,
+        }
+        severity = Severity.HIGH if high else Severity.MEDIUM
+        days = f" on {len(findings)} day(s)" if len(findings) > 1 else ""
+        return Alert(
+            rule_id=self.id,
+            severity=severity,
+            subject=key_id,
+            key_alias=events[-1].key_alias if events else None,
+            message=(f"Key {key_id}: prompt mix changed{days} ({', '.join(reasons)}): "
+                     + "; ".join(worst.parts)
+                     + f" ({use['events']} event(s), {use['first_seen']} to "
+                       f"{use['last_seen']})."),
+            evidence=evidence,
+            first_seen=events[0].time if events else start,
+            last_seen=events[-1].time if events else end,
+        )
+
+
+def _evenness(counts: Iterable[int]) -> float:
+    """Normalised Shannon entropy of counts: 1 = perfectly even, 0 = one value."""
+    values = [c for c in counts if c > 0]
+    total = sum(values)
+    if len(values) < 2 or total <= 0:
+        return 0.0
+    entropy = -sum(c / total * math.log(c / total) for c in values)
+    return entropy / math.log(len(values))
+
+
+PLUGIN: type[Detector] = PromptMixDetector
