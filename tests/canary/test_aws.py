@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -28,7 +28,7 @@ def create(cli: Cli, name: str, *plants: str, extra: tuple[str, ...] = ()) -> di
             "stderr": result.stderr}
 
 
-def check(cli: Cli, *extra: str) -> tuple[int, dict[str, object], str]:
+def check(cli: Cli, *extra: str) -> tuple[int, dict[str, Any], str]:
     result = cli(["canary", "check", "--format", "json", "--state", str(cli.workdir / "s.db"),
                   *extra])
     assert result.stdout, (result.stderr, result.exception)
@@ -78,7 +78,7 @@ def test_planted_canary_trips_when_used_and_is_cleaned_up(
 
     code, doc, _ = check(cli)
     assert code == 0
-    assert [c["status"] for c in doc["canaries"]] == ["quiet"]  # type: ignore[index]
+    assert [c["status"] for c in doc["canaries"]] == ["quiet"]
 
     use(creds)
     code, doc, stderr = check(cli)
