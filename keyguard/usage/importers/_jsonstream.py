@@ -25,7 +25,10 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
+import orjson
+
 from keyguard.usage.importers import RowError
+from keyguard.usage.importers._common import peek_head, replay
 
 _CHUNK = 1 << 16
 _FAST_LIMIT = 1 << 20  # objects up to this size are decoded whole (fast C path)
@@ -33,6 +36,8 @@ _NON_WS = re.compile(r"[^ \t\r\n]")
 _RESYNC = re.compile(r"\n[ \t\r]*[\[{]")
 _NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
 _DECODER = json.JSONDecoder()
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * 19  # 19+ digits may not fit 64 bits
 
 
 class _Bad(Exception):
@@ -169,8 +174,79 @@ class _Buffer:
 def iter_json_records(
     stream: BinaryIO, path: str, containers: frozenset[str], max_record: int
 ) -> Iterator[tuple[int, object] | RowError]:
-    """Yield ``(line, record)`` for every record, and a RowError for every undecodable one."""
+    """Yield ``(line, record)`` for every record, and a RowError for every undecodable one.
+
+    JSONL of one object per line (a LiteLLM spend log, a generic export) goes through a
+    fast path: each line is decoded by orjson from bytes, with no text buffer. The first
+    line that is anything else (an array, a pretty-printed object, a broken or over-long
+    line, JSON that orjson refuses such as ``NaN``) hands the rest of the file, from that
+    line, to the general reader below, so errors, line numbers and records are the same
+    as without the fast path.
+    """
+    head, stream = peek_head(stream, 64)
+    if not head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{"):
+        yield from _general(stream, path, containers, max_record, 1)  # an array, say
+        return
+    limit = min(_FAST_LIMIT, max_record)
+    line = 0
+    while True:
+        raw = stream.readline(limit + 1)
+        if not raw:
+            return
+        if not line:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        line += 1
+        if raw.lstrip()[:1] == b"{" and (len(raw) <= limit or raw.endswith(b"\n")):
+            obj = _line_object(raw)
+            if obj is not None:
+                yield from _records_of(line, obj, containers)
+                continue
+        elif not raw.strip():
+            continue
+        yield from _general(replay(raw, stream), path, containers, max_record, line)
+        return
+
+
+def _line_object(raw: bytes) -> dict[str, object] | None:
+    """The object on one JSONL line, decoded as the general reader would; None if not one.
+
+    orjson reads integers beyond 64 bits as floats (an id of 20 digits would lose its
+    identity) and refuses what ``json`` accepts (``NaN``, lone surrogates, bad UTF-8), so
+    a line with a long digit run or one orjson refuses is decoded by ``json`` instead.
+    """
+    obj: object = None
+    if _LONG_DIGITS not in raw.translate(_DIGITS_AS_ZERO):
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            obj = None
+    if obj is None:
+        try:
+            obj = json.loads(raw.decode("utf-8", "replace"))
+        except (ValueError, RecursionError):
+            return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _records_of(
+    line: int, obj: dict[str, object], containers: frozenset[str]
+) -> Iterator[tuple[int, object]]:
+    """The records of one decoded top-level object: its container arrays' items, or itself."""
+    items = [v for k, v in obj.items() if k in containers and isinstance(v, list)]
+    if not items:
+        yield line, obj
+        return
+    for item_list in items:
+        for item in item_list:
+            yield line, item
+
+
+def _general(
+    stream: BinaryIO, path: str, containers: frozenset[str], max_record: int, line: int
+) -> Iterator[tuple[int, object] | RowError]:
+    """Any JSON, JSONL or concatenated JSON, starting at ``line`` of the file."""
     buf = _Buffer(stream, max_record)
+    buf.line = line
     while True:
         try:
             ch = buf.peek()
@@ -211,12 +287,8 @@ def _object(buf: _Buffer, containers: frozenset[str]) -> Iterator[tuple[int, obj
         yield from _stream_object(buf, containers, line)
         return
     if isinstance(obj, dict):
-        items = [v for k, v in obj.items() if k in containers and isinstance(v, list)]
-        if items:
-            for item_list in items:
-                for item in item_list:
-                    yield line, item
-            return
+        yield from _records_of(line, obj, containers)
+        return
     yield line, obj
 
 

@@ -14,6 +14,7 @@ from keyguard.config import UsageConfig
 from keyguard.model import UsageEvent
 from keyguard.usage import prompt
 from keyguard.usage.importers import IMPORTERS
+from keyguard.usage.prompt_markers import PromptClassifier
 from tests.usage.conftest import errors_of, events_of, run
 
 KEY_HASH = "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"
@@ -191,6 +192,7 @@ def _spend_rows(draw: st.DrawFn) -> tuple[dict[str, object], UsageEvent]:
         cached_tokens=tokens[2], action="acompletion", event_id=request_id,
         prompt_fingerprint=prompt.fingerprint(text) if text else None,
         prompt_chars=len(text) if text else None,
+        prompt_markers=PromptClassifier().markers(text) if text else None,
     )
     return row, expected
 
