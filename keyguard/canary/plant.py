@@ -14,13 +14,14 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, assert_never
 
 from keyguard.canary import Canary, CanaryKind, Planted
-from keyguard.errors import UsageError
+from keyguard.errors import SourceError, UsageError
 from keyguard.secret import Secret
 
 if TYPE_CHECKING:
@@ -192,33 +193,54 @@ class Planter:
 
 
 class VaultKv:
-    """Plants into a KV v2 mount of Vault / OpenBao through hvac (an authenticated client)."""
+    """Plants into a KV v2 mount of Vault / OpenBao through an authenticated hvac client."""
 
     def __init__(self, client: object) -> None:
         self._client = client
 
     def plant(self, location: Location, credential: Credential) -> Planted:
-        """Write the JSON fields as the secret's data; refuses an existing path."""
+        """Write the JSON fields as the secret's data; refuses a path that already exists.
+
+        ``cas=0`` makes the write itself fail if the path appeared in the meantime.
+        """
+        import hvac.exceptions
+
         mount, _, path = location.target.strip("/").partition("/")
         kv = self._client.secrets.kv.v2  # type: ignore[attr-defined]
-        try:
-            kv.read_secret_version(path=path, mount_point=mount, raise_on_deleted_version=False)
-        except Exception as exc:  # noqa: BLE001  (hvac raises InvalidPath for a free path)
-            if type(exc).__name__ != "InvalidPath":
-                raise UsageError(f"--plant {location.spec}: Vault error "
-                                 f"({type(exc).__name__})") from None
-        else:
-            raise UsageError(f"--plant {location.spec}: already exists",
-                             "keyguard never overwrites a stored value; choose a new path")
-        data = json.loads(credential.reveal_json())
-        kv.create_or_update_secret(path=path, secret=data, mount_point=mount, cas=0)
+        with _vault_errors(location.spec):
+            try:
+                kv.read_secret_metadata(path=path, mount_point=mount)
+            except hvac.exceptions.InvalidPath:
+                pass  # free: the normal case
+            else:
+                raise UsageError(f"--plant {location.spec}: already exists",
+                                 "keyguard never overwrites a stored value; choose a new path")
+            kv.create_or_update_secret(path=path, secret=json.loads(credential.reveal_json()),
+                                       mount_point=mount, cas=0)
         return Planted(location.spec, f"{mount}/{path}")
 
     def remove(self, planted: Planted) -> None:
         """Delete every version and the metadata of the planted path."""
         mount, _, path = planted.ref.partition("/")
         kv = self._client.secrets.kv.v2  # type: ignore[attr-defined]
-        kv.delete_metadata_and_all_versions(path=path, mount_point=mount)
+        with _vault_errors(planted.spec):
+            kv.delete_metadata_and_all_versions(path=path, mount_point=mount)
+
+
+@contextmanager
+def _vault_errors(spec: str) -> Iterator[None]:
+    """Turn hvac/requests failures into one-line errors; their text never holds the value."""
+    import hvac.exceptions
+    import requests
+
+    try:
+        yield
+    except hvac.exceptions.Forbidden:
+        raise SourceError("vault", spec, f"{spec}: permission denied",
+                          "the token needs create/read/delete on the path and its metadata") from None
+    except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+        raise SourceError("vault", spec, f"{spec}: Vault request failed ({type(exc).__name__})",
+                          "check VAULT_ADDR, the token and that the mount is KV v2") from None
 
 
 def _remove_from_file(path: Path, canary: Canary, created_file: bool) -> None:

@@ -436,13 +436,12 @@ def _planter(config: Config, aws: Any) -> Planter:
 def _vault_kv(config: Config) -> Any:
     """An authenticated hvac client, logged in exactly as the vault source logs in."""
     from keyguard.canary.plant import VaultKv
-    from keyguard.cli.inventory import make_fingerprinter
     from keyguard.sources import SourceContext
     from keyguard.sources.vault import VaultSource
 
     # NOTE: reuses the vault source's address/TLS/token resolution (config reference,
     # VAULT_TOKEN, AppRole, ~/.vault-token) instead of a second copy of those rules.
-    source = VaultSource(SourceContext(config=config, fingerprinter=make_fingerprinter(True),
+    source = VaultSource(SourceContext(config=config, fingerprinter=_throwaway_fingerprinter(),
                                        now=datetime.now(UTC)))
     settings = source._settings()
     token = source._login(settings)
@@ -564,12 +563,11 @@ def _pollers(config: Config) -> Any:
 
 def _provider_records(config: Config, name: str) -> dict[str, KeyRecord]:
     """Every key the provider's admin API lists, by key id (the source does the reading)."""
-    from keyguard.cli.inventory import make_fingerprinter
     from keyguard.errors import SourceError
     from keyguard.model import SourceFailure
     from keyguard.sources import SOURCES, SourceContext
 
-    ctx = SourceContext(config=config, fingerprinter=make_fingerprinter(True),
+    ctx = SourceContext(config=config, fingerprinter=_throwaway_fingerprinter(),
                         now=datetime.now(UTC))
     out: dict[str, KeyRecord] = {}
     for item in SOURCES.load(name)(ctx).collect():
@@ -578,6 +576,18 @@ def _provider_records(config: Config, name: str) -> dict[str, KeyRecord]:
         if item.key_id:
             out[item.key_id] = item
     return out
+
+
+def _throwaway_fingerprinter() -> Any:
+    """A fingerprinter with a random key: sources need one, canary code compares no values.
+
+    NOTE: the installation's key would cost a keyring lookup (or a key file) for nothing.
+    """
+    import secrets
+
+    from keyguard.fingerprint import Fingerprinter
+
+    return Fingerprinter(secrets.token_bytes(32))
 
 
 def _litellm_cfg(config: Config, canary: Canary) -> Any:
