@@ -7,7 +7,10 @@ hvac and the usage importers load inside the commands, so ``--help`` stays insta
 from __future__ import annotations
 
 import enum
+import functools
 import json
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -137,6 +140,7 @@ def create_aws(
     from keyguard.state import StateDB
 
     config, state_file = _state_file(ctx, state)
+    _quiet_http_logs()
     check_ordinary("--name", name)
     check_ordinary("--policy-name", policy_name)
     tags = _tags(tag or [])
@@ -152,8 +156,9 @@ def create_aws(
         account = aws.account()
         path = iam_path or aws.ordinary_path()
         arn, key_id, secret = aws.create_user(name, path, policy_name, tags)
+        stand_in = Canary("", CanaryKind.AWS, name, key_id, datetime.now(UTC))
+        planted: tuple[Planted, ...] = ()
         try:
-            stand_in = Canary("", CanaryKind.AWS, name, key_id, datetime.now(UTC))
             planted = _plant_all(planter, locations, aws_credential(key_id, secret), stand_in)
             del secret
             canary = Canary(id=new_id(), kind=CanaryKind.AWS, name=name, identifier=key_id,
@@ -161,7 +166,7 @@ def create_aws(
                             region=aws.region, iam_path=path, planted=planted)
             save(db, canary)
         except BaseException:
-            aws.delete_user(name, key_id)
+            _undo(planter, planted, stand_in, lambda: aws.delete_user(name, key_id))
             raise
     _created(canary)
 
@@ -192,14 +197,16 @@ def create_litellm(
     from keyguard.state import StateDB
 
     config, state_file = _state_file(ctx, state)
+    _quiet_http_logs()
     check_ordinary("--name", name)
     locations = [parse_location(p) for p in plant or []]
     proxy = LiteLLMCanaries(config.sources.litellm)
     planter = _planter(config, lambda region: AwsCanaries(config.aws, region))
     with StateDB(state_file) as db:
         token, key = proxy.create(name)
+        stand_in = Canary("", CanaryKind.LITELLM, name, token, datetime.now(UTC))
+        planted: tuple[Planted, ...] = ()
         try:
-            stand_in = Canary("", CanaryKind.LITELLM, name, token, datetime.now(UTC))
             planted = _plant_all(planter, locations, litellm_credential(key, proxy.url),
                                  stand_in)
             del key
@@ -207,7 +214,7 @@ def create_litellm(
                             created=datetime.now(UTC), base_url=proxy.url, planted=planted)
             save(db, canary)
         except BaseException:
-            proxy.delete(token)
+            _undo(planter, planted, stand_in, lambda: proxy.delete(token))
             raise
     if not locations and not app_state(ctx).quiet:
         err("keyguard: warning: no --plant given: the key value was discarded; the canary "
@@ -446,6 +453,29 @@ def _vault_kv(config: Config) -> Any:
     settings = source._settings()
     token = source._login(settings)
     return VaultKv(source._new_client(settings, token))
+
+
+def _undo(planter: Planter, planted: tuple[Planted, ...], stand_in: Canary,
+          delete_key: Callable[[], None]) -> None:
+    """Best-effort rollback of a half-made canary; failures are warnings, the first error wins."""
+    steps: list[tuple[str, Callable[[], None]]] = [
+        (p.spec, functools.partial(planter.remove, p, stand_in)) for p in reversed(planted)]
+    steps.append((f"{stand_in.kind} key {stand_in.identifier}", delete_key))
+    for what, step in steps:
+        try:
+            step()
+        except KeyguardError as exc:
+            err(f"keyguard: warning: could not remove {what}: {exc}")
+
+
+def _quiet_http_logs() -> None:
+    """Keep HTTP client logs off while a canary's secret is on the wire.
+
+    NOTE: at -vvv the root logger lets botocore log response bodies at DEBUG, and the
+    CreateAccessKey response (or a PutParameter request) *is* the canary's secret.
+    """
+    for name in ("botocore", "boto3", "urllib3", "hvac"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _plant_all(planter: Planter, locations: list[Location], credential: Credential,

@@ -211,3 +211,15 @@ def test_canaries_are_excluded_from_policy_findings(
     subjects = json.dumps(doc["findings"])
     assert made["key_id"] not in subjects
     assert str(env_dir / ".env") not in subjects
+
+
+def test_most_verbose_logging_never_shows_the_secret(
+    cli: Cli, aws_env: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEYGUARD_LOG_LEVEL", "DEBUG")
+    ssm_name = f"/{unique_prefix}/verbose/aws"
+    result = cli(["-vvv", "canary", "create", "aws", "--name", f"{unique_prefix}-verbose-svc",
+                  "--plant", f"ssm:{ssm_name}", "--state", str(cli.workdir / "s.db")])
+    assert result.exit_code == 0, result.stderr
+    secret = steal_from_ssm(ssm_name)["aws_secret_access_key"]
+    assert leaked_slices([secret], [result.stdout, result.stderr, *state_texts(cli)]) == []

@@ -151,3 +151,13 @@ def test_unreadable_canary_is_unknown_exit_3_not_quiet(
     # delete still finishes the job with the key already gone
     gone = cli(["canary", "delete", made.stdout.split()[1], *state(cli)])
     assert gone.exit_code == 0, gone.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["create", "aws"], ["create", "litellm"], ["register"], ["list"], ["delete"], ["check"],
+])
+def test_every_canary_command_has_help(cli: Cli, command: list[str]) -> None:
+    result = cli(["canary", *command, "--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.stdout
+    assert len(result.stdout.splitlines()) > 8
