@@ -29,8 +29,7 @@ from keyguard.usage.sparkline import Volume
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
 SCHEMA = json.loads((ROOT / "keyguard" / "schemas" / "usage.schema.json").read_text("utf-8"))
-SARIF_SCHEMA = json.loads(Path("/work/shared/reference/sarif-schema-2.1.0.json").read_text("utf-8")) \
-    if Path("/work/shared/reference/sarif-schema-2.1.0.json").is_file() else None
+SARIF_SCHEMA_PATH = Path("/work/shared/reference/sarif-schema-2.1.0.json")
 NOW = datetime(2026, 3, 10, 6, tzinfo=UTC)
 T0 = datetime(2026, 3, 9, 14, 5, tzinfo=UTC)
 DOCS = {
@@ -144,10 +143,11 @@ def test_schema_rejects_a_report_without_alert_ids() -> None:
         jsonschema.validate(doc, SCHEMA)
 
 
-@pytest.mark.skipif(SARIF_SCHEMA is None, reason="shared SARIF schema not present")
+@pytest.mark.skipif(not SARIF_SCHEMA_PATH.is_file(), reason="shared SARIF schema not present")
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_sarif_matches_the_2_1_0_schema(name: str) -> None:
-    jsonschema.validate(json.loads(sarif_format.render(CASES[name])), SARIF_SCHEMA)
+    schema = json.loads(SARIF_SCHEMA_PATH.read_text("utf-8"))
+    jsonschema.validate(json.loads(sarif_format.render(CASES[name])), schema)
 
 
 def test_sarif_rules_results_and_suppressions() -> None:
