@@ -28,3 +28,8 @@ def validate_config(config: Config) -> None:
         from keyguard.usage.settings import load_settings
 
         load_settings(usage, where)
+    if usage.suppressions:
+        from keyguard.usage.detectors import DETECTORS
+        from keyguard.usage.suppress import load_suppressions
+
+        load_suppressions(usage.suppressions, where, DETECTORS.names())

@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,3 +101,15 @@ def test_valid_through_the_expiry_day() -> None:
 def test_without_inventory_a_tag_suppression_matches_nothing() -> None:
     entries = load({**OK, "tag": "job=synthetic"})
     assert apply([ALERT], entries, NOW).remaining == (ALERT,)
+
+
+def test_every_command_validates_suppressions_up_front(tmp_path: Path) -> None:
+    from keyguard.config import load_config
+    from keyguard.validate import validate_config
+
+    path = tmp_path / "keyguard.toml"
+    path.write_text('[[usage.suppressions]]\nkey = "k"\nowner = "a"\nreason = "r"\n')
+    with pytest.raises(ConfigError, match=r"'usage\.suppressions\[0\]' needs expires"):
+        validate_config(load_config(path))
+    full = Path(__file__).parents[1] / "data" / "config" / "valid" / "full.toml"
+    validate_config(load_config(full))  # its geography suppression is valid
