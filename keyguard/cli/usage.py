@@ -132,18 +132,14 @@ def scan(
 
     Each run adds only new events to the store (duplicate request ids are dropped and each
     file's watermark skips what an earlier run read), then judges the new events (or all
-    events from --since) against each key's own earlier history. Detectors (each can be
-    tuned or switched off in [usage.detectors.<id>] of keyguard.toml):
+    events from --since) against each key's own earlier history.
 
-    canary: any use of a --canary key (key id, alias or principal) is critical.
-    geography: first use from a new country after a key's learning period, impossible
-    travel between countries, or use from outside --allow-country.
-    velocity: request or token spikes, sustained plateaus and multi-day ramps far above
-    the key's own hour-of-week baseline.
-    prompt-mix: a key's prompts shift to templated or extraction-style phrasing
-    (distillation, jailbreak probing) unlike its usual traffic.
-    coordination: several keys used in concert (shared new IPs, agents or prompt
-    templates, turn-taking) as one actor spreading load.
+    Detectors (tune or switch each off in [usage.detectors.<id>]):
+      canary        any use of a --canary key id, alias or principal (critical)
+      geography     new country after learning, impossible travel, --allow-country
+      velocity      request/token spikes, plateaus and ramps above the key's baseline
+      prompt-mix    prompts shift to templated or extraction-style phrasing
+      coordination  several keys used in concert (shared IPs, agents, templates)
 
     Accepted alerts go in [[usage.suppressions]] (type, key/alias/tag, owner, reason,
     expires); they are counted, not shown, and an expired one is reported. The table
@@ -467,4 +463,11 @@ def _summary(outcome: _Outcome, stats: ImportStats, added: AddResult, failing: i
     return "; ".join(parts)
 
 
-usage_app.command("scan", help=command_help(scan))(scan)
+def _scan_help() -> str:
+    """``scan``'s help: the docstring, with the detector list kept one line per detector."""
+    # NOTE: "\b" on its own line is Click's no-rewrap marker (command_help adds it for
+    # Examples:); without it the detector list would be reflowed into one paragraph.
+    return command_help(scan).replace("\n\nDetectors (", "\n\n\b\nDetectors (", 1)
+
+
+usage_app.command("scan", help=_scan_help())(scan)

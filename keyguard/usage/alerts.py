@@ -11,8 +11,9 @@ see of it:
 * ``type``: the report type (``prompt_mix``, never ``prompt-mix``: one spelling);
 * ``key``: the key id as it appears in the export (``Alert.subject``);
 * ``discriminator``: the evidence values that tell two alerts of one type on one key
-  apart (geography: ``country``; canary: the ``canary`` identifier); see
-  :data:`DISCRIMINATORS`. Counts, IPs and the end time are left out because they
+  apart (geography: ``country``; canary: the ``canary`` identifier; velocity:
+  ``reason`` and ``metric``; prompt_mix and coordination: none, they raise at most one
+  alert per key and day); see :data:`DISCRIMINATORS`. Counts, IPs and the end time are left out because they
   grow as more of the same anomaly is seen;
 * ``day``: the UTC date of the alert's start. A day (not the hour) because a rescan's
   window can start the grouping a little earlier or later within the same day, while a
@@ -35,9 +36,12 @@ ALERT_ID_VERSION = "ua1"
 DISCRIMINATORS: dict[str, tuple[str, ...]] = {
     "canary": ("canary",),
     "geography": ("country",),
-    "velocity": ("reason", "metric", "kind"),
-    "prompt_mix": ("reason", "marker", "kind"),
-    "coordination": ("group", "cluster", "reason"),
+    "velocity": ("reason", "metric"),  # spike / plateau / ramp / rotation, per metric
+    # One alert per key and day whose reasons vary with what the window saw: none.
+    "prompt_mix": (),
+    # One alert per member key per campaign; group_id hashes the members, which grow as
+    # a rescan sees more of the campaign, so it would split one anomaly in two: none.
+    "coordination": (),
 }
 #: Discriminators tried, in order, for a type not listed above (third-party detectors).
 FALLBACK_DISCRIMINATORS = ("group", "reason", "kind", "country")

@@ -264,8 +264,12 @@ def test_bad_notify_values_are_exit_2_without_echoing_them(cli: Cli) -> None:
 def test_help_lists_every_detector(cli: Cli) -> None:
     result = cli(["usage", "scan", "--help"])
     assert result.exit_code == 0
-    for name in ("canary:", "geography:", "velocity:", "prompt-mix:", "coordination:",
-                 "--min-severity", "--notify", "[[usage.suppressions]]"):
+    # one line per detector, not reflowed into a paragraph
+    listed = [line.split()[0] for line in result.stdout.splitlines()
+              if line.startswith("    ") and len(line.split()) > 1 and line.split()[0] in
+              ("canary", "geography", "velocity", "prompt-mix", "coordination")]
+    assert listed == ["canary", "geography", "velocity", "prompt-mix", "coordination"]
+    for name in ("--min-severity", "--notify", "[[usage.suppressions]]"):
         assert name in result.stdout, name
 
 

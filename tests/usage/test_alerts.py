@@ -60,3 +60,13 @@ def test_sort_most_severe_then_key_then_start() -> None:
     b = replace(GEO, subject="a")
     c = replace(GEO, subject="a", first_seen=START - timedelta(hours=1))
     assert sorted([b, a, c], key=sort_key) == [a, c, b]
+
+
+def test_prompt_mix_and_coordination_ids_ignore_volatile_evidence() -> None:
+    mix = replace(GEO, rule_id="prompt-mix", evidence={"day_requests": 40})
+    more = replace(mix, evidence={"day_requests": 90, "trap_requests": 2})
+    assert alert_id(mix) == alert_id(more)
+    group = replace(GEO, rule_id="coordination", evidence={"group_id": "cg-1", "members": 4})
+    grown = replace(group, evidence={"group_id": "cg-2", "members": 6})
+    assert alert_id(group) == alert_id(grown)
+    assert alert_id(group) != alert_id(mix)
