@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -262,16 +263,32 @@ class UsageStore:
                          below_watermark=counts["below"], before_since=counts["since"])
 
     def _insert(self, batch: Sequence[UsageEvent], run: int) -> int:
-        """INSERT OR IGNORE one batch as column lists; returns the rows actually inserted."""
-        columns: list[list[Any]] = []
+        """INSERT OR IGNORE one batch as numpy columns; returns the rows actually inserted.
+
+        Why numpy: DuckDB scans a registered dict of numpy arrays in C++, ~5x faster than
+        binding Python lists as LIST parameters (which builds one DuckDB value per cell).
+        Columns that may hold None are object arrays, read as NULL; the SELECT casts every
+        column to its declared type, so an all-None batch column is still well typed.
+        """
+        import numpy as np
+
+        data: dict[str, Any] = {}
         for name, kind in COLUMNS:
-            values = [getattr(e, name) for e in batch]
-            columns.append([_naive(v) for v in values] if kind == "TIMESTAMP" else values)
-        unnest = ", ".join(f"unnest(${i + 1}::{kind}[])" for i, (_, kind) in enumerate(COLUMNS))
+            values = list(map(attrgetter(name), batch))
+            if kind == "TIMESTAMP":
+                values = list(map(_naive, values))
+            if kind == "BIGINT" and None not in values:
+                data[name] = np.array(values, dtype=np.int64)
+            else:
+                data[name] = np.array(values, dtype=object)
+        # NOTE: DuckDB finds ``kg_batch`` by name among this frame's locals (a replacement
+        # scan); register() would refuse while an earlier result of the run is unfetched.
+        kg_batch = data  # noqa: F841
+        casts = ", ".join(f"{name}::{kind}" for name, kind in COLUMNS)
         row = self._con.execute(
-            f"INSERT OR IGNORE INTO events ({_SELECT}, run) SELECT {unnest}, {run}", columns
-        ).fetchone()
-        return int(row[0]) if row else 0
+            f"INSERT OR IGNORE INTO events ({_SELECT}, run) SELECT {casts}, {run} "  # noqa: S608
+            "FROM kg_batch").fetchall()
+        return int(row[0][0]) if row else 0
 
     def _fetch1(self, sql: str, params: Sequence[object] = ()) -> Any:
         row = self._con.execute(sql, list(params)).fetchone()
