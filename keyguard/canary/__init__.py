@@ -60,6 +60,9 @@ class Canary:
     iam_path: str | None = None
     base_url: str | None = None  # LiteLLM proxy URL
     planted: tuple[Planted, ...] = ()
+    #: Stable ids (``ua1:...``) of alerts already sent to a webhook, so a cron job that
+    #: checks every few minutes notifies each use once (a use on a new day is a new id).
+    notified: tuple[str, ...] = ()
 
     @property
     def identifiers(self) -> tuple[str, ...]:

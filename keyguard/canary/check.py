@@ -175,7 +175,8 @@ def _alert(canary: Canary, what: str, first: datetime | None,
         key_alias=canary.name,
         message=(f"Canary {canary.id} ({canary.kind} {canary.name}) {what}; a canary is never "
                  "used legitimately, so treat its planted locations as compromised."),
-        evidence={"canary_id": canary.id, "kind": canary.kind.value,
+        # "canary" is the usage canary detector's discriminator: same alert id semantics
+        evidence={"canary": canary.identifier, "canary_id": canary.id, "kind": canary.kind.value,
                   "planted": ", ".join(p.spec for p in canary.planted), **evidence},
         first_seen=first,
         last_seen=last or first,

@@ -23,6 +23,8 @@ from keyguard.state import CanaryRow, StateDB
 
 #: Version of the JSON stored in ``canaries.record``.
 RECORD_VERSION = 1
+#: Notified alert ids kept per canary (the newest); older ones can no longer recur.
+MAX_NOTIFIED = 100
 
 
 def new_id() -> str:
@@ -40,6 +42,7 @@ def to_row(canary: Canary) -> CanaryRow:
         "iam_path": canary.iam_path,
         "base_url": canary.base_url,
         "planted": [dataclasses.asdict(p) for p in canary.planted],
+        "notified": list(canary.notified[-MAX_NOTIFIED:]),
     }
     return CanaryRow(canary.id, canary.kind.value, canary.name, canary.identifier,
                      canary.created, json.dumps(record, sort_keys=True))
@@ -56,6 +59,7 @@ def from_row(row: CanaryRow) -> Canary:
         created=row.created, principal=record.get("principal"), account=record.get("account"),
         region=record.get("region"), iam_path=record.get("iam_path"),
         base_url=record.get("base_url"), planted=planted,
+        notified=tuple(str(n) for n in record.get("notified", [])),
     )
 
 

@@ -6,6 +6,7 @@ hvac and the usage importers load inside the commands, so ``--help`` stays insta
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import json
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
     from keyguard.canary.check import CheckResult
     from keyguard.canary.plant import Credential, Location, Planter
     from keyguard.config import Config
-    from keyguard.model import KeyRecord
+    from keyguard.model import Alert, KeyRecord
+    from keyguard.usage.notify import Webhook
 
 #: Version of the ``--format json`` documents of ``canary list`` and ``canary check``.
 SCHEMA_VERSION = 1
@@ -381,11 +383,12 @@ def check(
     from keyguard.canary.check import check as run_check
     from keyguard.canary.store import load_all
     from keyguard.state import StateDB
+    from keyguard.usage.notify import NotifyError, parse_webhook
 
     app = app_state(ctx)
     config, state_file = _state_file(ctx, state)
     check_output_path(output)
-    url = _notify_url(notify) if notify else None
+    hook = parse_webhook(notify) if notify is not None else None  # exit 2 before any work
     reader, stats = None, None
     if usage:
         from keyguard.usage.reader import ImportStats, UsageReader
@@ -399,18 +402,19 @@ def check(
             canaries = load_all(db)
     events = reader.events(usage or [], stats) if reader is not None and stats else iter(())
     result = run_check(canaries, _pollers(config), events)
+    sent: int | None = None
+    notify_failed = False
+    if hook is not None:
+        try:
+            sent = _notify(hook, result, state_file)
+        except NotifyError as exc:
+            err(f"keyguard: warning: could not notify {exc}; the alerts are sent by the next run")
+            notify_failed = True
     if output_format is CanaryFormat.JSON:
-        text = _check_json(result, stats.error_samples if stats else [])
+        text = _check_json(result, stats.error_samples if stats else [], sent)
     else:
         text = _check_table(result)
     write_output(text, output)
-    notify_failed = False
-    if url is not None and result.used:
-        try:
-            _post_webhook(url, _check_json(result, []))
-        except KeyguardError as exc:
-            err(f"keyguard: error: {exc}")
-            notify_failed = True
     if not app.quiet:
         err(_check_summary(result, stats.errors if stats else 0, len(canaries)))
     if result.used:
@@ -528,15 +532,14 @@ def _canary_table(canaries: list[Canary]) -> str:
                     tablefmt="simple") + "\n"
 
 
-def _check_json(result: CheckResult, error_samples: list[str]) -> str:
-    from keyguard.cli.usage import alert_dict
-
+def _check_json(result: CheckResult, error_samples: list[str], sent: int | None) -> str:
     doc = {
         "schema_version": SCHEMA_VERSION,
         "used": result.used,
         "canaries": [{**_canary_dict(s.canary), "status": s.status.value,
                       "detail": s.detail} for s in result.states],
-        "alerts": [alert_dict(a) for a in result.alerts],
+        "alerts": [_alert_dict(a) for a in result.alerts],
+        "notified": sent,
         "errors": [f"{s.canary.id}: {s.detail}" for s in result.unknown] + error_samples,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -627,35 +630,45 @@ def _litellm_cfg(config: Config, canary: Canary) -> Any:
     return dataclasses.replace(cfg, base_url=cfg.base_url or canary.base_url)
 
 
-def _notify_url(value: str) -> str:
-    from keyguard.credentials import resolve
+def _alert_dict(alert: Alert) -> dict[str, Any]:
+    """An alert as ``keyguard usage scan`` reports it (same keys, same stable ``id``)."""
+    from keyguard.serialize import iso
+    from keyguard.usage.alerts import alert_id, report_type
 
-    url = resolve(value).reveal() if value.startswith(("keyring:", "env:")) else value
-    if not url.startswith(("https://", "http://")):
-        raise UsageError("--notify: not an http(s) URL",
-                         "give https://..., keyring:NAME or env:VAR")
-    return url
+    return {"id": alert_id(alert), "key": alert.subject, "key_alias": alert.key_alias,
+            "type": report_type(alert.rule_id), "severity": alert.severity.label,
+            "start": iso(alert.first_seen), "end": iso(alert.last_seen),
+            "summary": alert.message, "evidence": dict(alert.evidence)}
 
 
-def _post_webhook(url: str, body: str) -> None:
-    import urllib.error
-    import urllib.parse
-    import urllib.request
+def _notify(hook: Webhook, result: CheckResult, state_file: Path) -> int:
+    """Post the alerts not notified before (one POST), then remember their ids.
 
-    host = urllib.parse.urlsplit(url).hostname or "?"
-    request = urllib.request.Request(  # noqa: S310  (checked http(s) above)
-        url, data=body.encode(), method="POST",
-        headers={"content-type": "application/json", "user-agent": "keyguard"})
-    try:
-        with urllib.request.urlopen(request, timeout=20):  # noqa: S310
-            pass
-    except urllib.error.HTTPError as exc:
-        # NOTE: only the host is named: a webhook URL often embeds its token.
-        raise KeyguardError(f"--notify: the webhook at {host} answered HTTP {exc.code}",
-                            "check the URL") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise KeyguardError(f"--notify: cannot reach the webhook at {host} "
-                            f"({type(exc).__name__})", "check the URL and network") from None
+    Raises:
+        NotifyError: the webhook failed after retries (host named, never the URL); the
+            ids are not remembered, so the next run sends them again.
+
+    """
+    from keyguard.canary.store import find, save
+    from keyguard.state import StateDB
+    from keyguard.usage.notify import HttpPoster, payload
+
+    fresh: list[tuple[str, dict[str, Any]]] = []
+    by_id = {s.canary.id: s.canary for s in result.states}
+    for alert in result.alerts:
+        doc = _alert_dict(alert)
+        canary_id = str(alert.evidence.get("canary_id", ""))
+        if doc["id"] not in by_id[canary_id].notified:
+            fresh.append((canary_id, doc))
+    if not fresh:
+        return 0
+    HttpPoster()(hook, payload(hook.style, [doc for _, doc in fresh]))
+    with StateDB(state_file) as db:
+        for canary_id in dict.fromkeys(c for c, _ in fresh):
+            current = find(db, canary_id)
+            ids = [str(d["id"]) for c, d in fresh if c == canary_id]
+            save(db, dataclasses.replace(current, notified=(*current.notified, *ids)))
+    return len(fresh)
 
 
 create_app.command("aws", help=command_help(create_aws))(create_aws)

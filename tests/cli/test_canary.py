@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -15,15 +16,23 @@ from tests.cli.conftest import Cli
 
 
 @pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, object]]]]:
-    """A local webhook receiver; yields its URL and the JSON bodies it received."""
-    received: list[dict[str, object]] = []
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A local webhook receiver; yields its URL and the JSON bodies it received.
+
+    A path ending in ``/gone`` answers 404, as a deleted webhook does.
+    """
+    received: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
-            received.append(json.loads(self.rfile.read(length)))
-            self.send_response(204)
+            body = json.loads(self.rfile.read(length))
+            if self.path.endswith("/gone"):
+                self.send_response(404)
+            else:
+                received.append(body)
+                self.send_response(204)
+            self.send_header("content-length", "0")
             self.end_headers()
 
         def log_message(self, format: str, *args: object) -> None:
@@ -77,7 +86,7 @@ def test_register_list_and_unmark(cli: Cli) -> None:
     (["register", "github", "x"], "Invalid value"),
     (["delete", "cn-0000000000"], "does not exist"),
     (["check", "--usage", "missing.json"], "no such file"),
-    (["check", "--notify", "ftp://host/x"], "not an http(s) URL"),
+    (["check", "--notify", "ftp://host/x"], "expected an http(s) webhook URL"),
 ])
 def test_bad_input_is_exit_2_and_one_line(cli: Cli, args: list[str], message: str) -> None:
     result = cli(["canary", *args, *state(cli)])
@@ -101,7 +110,7 @@ def cloudtrail(path: Path, key_id: str, arn: str) -> None:
 
 
 def test_usage_export_trips_a_quiet_canary_and_notifies(
-    cli: Cli, aws_env: str, unique_prefix: str, webhook: tuple[str, list[dict[str, object]]]
+    cli: Cli, aws_env: str, unique_prefix: str, webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:
     made = cli(["canary", "create", "aws", "--name", f"{unique_prefix}-sync-svc",
                 "--plant", f"ssm:/{unique_prefix}/sync", *state(cli)])
@@ -131,7 +140,37 @@ def test_usage_export_trips_a_quiet_canary_and_notifies(
     assert doc["canaries"][0]["status"] == "used"
     [sent] = received
     assert sent["alerts"] == doc["alerts"]
+    assert alert["id"].startswith("ua1:")
+    assert doc["notified"] == 1
     assert "/hooks/T0/B1/tok" not in result.stderr
+
+    # the next cron run still alerts (exit 1) but does not notify the same use again
+    again = cli(["canary", "check", "--usage", str(trail), "-f", "json", "--notify", url,
+                 *state(cli)])
+    assert again.exit_code == 1
+    assert json.loads(again.stdout)["notified"] == 0
+    assert len(received) == 1
+
+
+def test_failed_notification_is_retried_by_the_next_run(
+    cli: Cli, aws_env: str, unique_prefix: str, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    made = cli(["canary", "create", "aws", "--name", f"{unique_prefix}-queue-svc",
+                "--plant", f"ssm:/{unique_prefix}/queue", *state(cli)])
+    assert made.exit_code == 0, made.stderr
+    key_id = made.stdout.splitlines()[0].rsplit(" ", 1)[-1]
+    trail = cli.workdir / "trail.json"
+    cloudtrail(trail, key_id, f"arn:aws:iam::123456789012:user/{unique_prefix}-queue-svc")
+    url, received = webhook
+    broken = url.rsplit("/", 1)[0] + "/gone"
+    failed = cli(["canary", "check", "--usage", str(trail), "--notify", broken, *state(cli)])
+    assert failed.exit_code == 1  # the alert decides the exit code, not the webhook
+    assert "could not notify 127.0.0.1: HTTP 404" in failed.stderr
+    assert "/hooks/T0" not in failed.stderr
+    assert received == []
+    retried = cli(["canary", "check", "--usage", str(trail), "--notify", url, *state(cli)])
+    assert retried.exit_code == 1
+    assert len(received) == 1
 
 
 def test_unreadable_canary_is_unknown_exit_3_not_quiet(
