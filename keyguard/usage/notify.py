@@ -90,13 +90,17 @@ def parse_webhook(value: str, env: Mapping[str, str] | None = None) -> Webhook:
     else:
         raise UsageError("--notify: expected an http(s) webhook URL, keyring:NAME or env:VAR",
                          "store the URL with `keyguard auth set NAME` and pass keyring:NAME")
+    raw = url.reveal().strip()
     try:
-        parts = urlsplit(url.reveal().strip())
+        parts = urlsplit(raw)
         host = parts.hostname
+        _ = parts.port  # a non-numeric port raises here, not mid-run in urllib
     except ValueError:
         host = None
         parts = None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
+    printable = raw.isprintable() and not any(c.isspace() for c in raw)
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not host \
+            or not printable:
         raise UsageError("--notify: the webhook URL is not an http(s) URL with a host",
                          "check the stored value (it is never printed)")
     slack = host == "slack.com" or host.endswith(".slack.com") or \
@@ -283,13 +287,23 @@ class HttpPoster:
                 retry_after = exc.headers.get("Retry-After", "") if exc.headers else ""
                 if retry_after.strip().isdigit():
                     wait = float(retry_after.strip())
+            except (http.client.InvalidURL, ValueError):
+                # NOTE: InvalidURL's message quotes the URL: never show it, never retry.
+                raise NotifyError(f"{hook.host}: the webhook URL is not valid") from None
             except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                problem = _safe_reason(reason, hook)
+                problem = _reason(exc)
         raise NotifyError(f"{hook.host}: {problem} after {self.retries + 1} attempt(s)")
 
 
-def _safe_reason(reason: object, hook: Webhook) -> str:
-    """An error reason with the URL (if a library put it there) replaced by the host."""
-    text = str(reason) or type(reason).__name__
-    return text.replace(hook.url.reveal().strip(), hook.host)[:200]
+def _reason(exc: BaseException) -> str:
+    """What went wrong, from the error's type and errno text only.
+
+    Exception messages of urllib and http.client may quote the URL (which is a secret),
+    so they are never shown: ``Connection refused``, ``timed out``, ``RemoteDisconnected``.
+    """
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    if isinstance(reason, OSError) and reason.strerror:
+        return str(reason.strerror)
+    return type(reason).__name__ if isinstance(reason, BaseException) else "connection failed"
