@@ -205,6 +205,18 @@ def test_tag_suppression_uses_the_latest_inventory_snapshot(cli: Cli) -> None:
     assert report["stats"]["suppressed_alerts"][0]["key"] == TRAVELLER
 
 
+def test_tag_scopes_read_the_inventory_tags(cli: Cli) -> None:
+    record = KeyRecord(source="aws-iam", location="arn:aws:iam::1:user/us", name="us-team",
+                       key_id=TRAVELLER, tags={"team": "us"})
+    with StateDB(cli.home / "data" / "keyguard" / "state.db") as db:
+        db.record_snapshot(Inventory(keys=(record,), sources=("aws-iam",)),
+                           datetime(2026, 1, 1, tzinfo=UTC))
+    config(cli, '[[usage.scopes]]\ntag = "team=us"\nallow-countries = ["US"]\n')
+    _, out, _ = scan(cli, "--allow-country", "DE", "-f", "json")
+    # the US team's key may be used from the US; the other key still may not
+    assert keys_of(json.loads(out)) == [("geography", OTHER)]
+
+
 # -- --notify --------------------------------------------------------------------------------
 
 
