@@ -714,8 +714,11 @@ class _Gen:
     def plant(self, kind: str, keys: list[KeyInfo], start: datetime, end: datetime,
               description: str) -> None:
         alert_type, also = ATTACK_KINDS[kind]
-        self.planted.append(Planted(kind, alert_type, tuple(k.key_id for k in keys),
-                                    start.astimezone(UTC), end.astimezone(UTC), also, description))
+        # Whole seconds that contain every event (exports keep milliseconds only).
+        first = start.astimezone(UTC).replace(microsecond=0)
+        last = end.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        self.planted.append(Planted(kind, alert_type, tuple(k.key_id for k in keys), first, last,
+                                    also, description))
 
     def attack_day(self, length: int = 1) -> int:
         last = self.days - 1 - length
@@ -848,15 +851,17 @@ class _Gen:
     def build(self) -> Corpus:
         rng, spec = self.rng, self.spec
         plans_normal: list[_Plan] = []
-        # A fixed mix of profiles, cycled to reach ``normal_keys``.
-        cycle = ("business-hours", "batch", "business-hours", "ci", "multi-office",
-                 "business-hours", "traveller", "tutor", "business-hours", "launch",
-                 "late-start", "business-hours", "batch", "ci", "traveller")
+        # A fixed mix of profiles, cycled to reach ``normal_keys``: every profile appears
+        # once in the first eight, then the two groups (8 keys) when there is room.
+        cycle = ("business-hours", "batch", "ci", "multi-office", "traveller", "tutor", "launch",
+                 "late-start", "business-hours", "business-hours", "batch", "ci",
+                 "business-hours", "traveller", "business-hours")
         groups_added = False
+        groups_at = min(8, spec.normal_keys - 8)
         n = 0
         while n < spec.normal_keys:
             profile = cycle[n % len(cycle)]
-            if not groups_added and n >= 8 and spec.normal_keys - n >= 8:
+            if not groups_added and n == groups_at:
                 self.groups()
                 groups_added = True
                 n += 8
