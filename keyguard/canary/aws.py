@@ -15,6 +15,7 @@ path), ``iam:GetAccessKeyLastUsed``; to delete: ``iam:DeleteAccessKey``,
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,6 +72,14 @@ def check_ordinary(what: str, value: str) -> str:
             raise UsageError(f"{what} {value!r} contains {word!r}, which would give the canary away",
                              "choose a name like the account's ordinary service users")
     return value
+
+
+def check_user_name(name: str) -> str:
+    """An IAM user name (1-64 of letters, digits and ``+=,.@_-``) without tell-tale words."""
+    if not re.fullmatch(r"[\w+=,.@-]{1,64}", name, flags=re.ASCII):
+        raise UsageError(f"--name {name[:70]!r}: not a valid IAM user name",
+                         "use 1-64 letters, digits and + = , . @ _ -")
+    return check_ordinary("--name", name)
 
 
 def check_path(path: str) -> str:

@@ -69,12 +69,13 @@ class CheckResult:
 class Pollers:
     """How to reach each provider; built by the CLI, faked by nothing (tests use real servers).
 
-    ``aws`` takes the canary's region; ``providers`` returns the provider source's records
-    by key id (``anthropic``/``openai`` admin APIs).
+    ``aws`` takes the canary's region; ``litellm`` the proxy URL recorded at creation (the
+    configured one wins); ``providers`` returns the provider source's records by key id
+    (``anthropic``/``openai`` admin APIs).
     """
 
     aws: Callable[[str | None], AwsCanaries]
-    litellm: Callable[[], LiteLLMCanaries]
+    litellm: Callable[[str | None], LiteLLMCanaries]
     providers: Callable[[CanaryKind], Mapping[str, KeyRecord]]
 
 
@@ -116,7 +117,7 @@ def poll(canary: Canary, pollers: Pollers) -> Alert | None:
                     "service": last.service or "", "principal": canary.principal or ""}
         return _alert(canary, f"was used at {iso(last.when)} ({where})", last.when, evidence)
     if canary.kind is CanaryKind.LITELLM:
-        use = pollers.litellm().last_use(canary.identifier)
+        use = pollers.litellm(canary.base_url).last_use(canary.identifier)
         if not use.used:
             return None
         when = f"was last active at {iso(use.when)}" if use.when else "has spend recorded"

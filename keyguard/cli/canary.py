@@ -136,14 +136,14 @@ def create_aws(
 
     """
     from keyguard.canary import Canary, CanaryKind
-    from keyguard.canary.aws import AwsCanaries, check_ordinary, check_path
+    from keyguard.canary.aws import AwsCanaries, check_ordinary, check_path, check_user_name
     from keyguard.canary.plant import aws_credential, parse_location
     from keyguard.canary.store import new_id, save
     from keyguard.state import StateDB
 
     config, state_file = _state_file(ctx, state)
     _quiet_http_logs()
-    check_ordinary("--name", name)
+    check_user_name(name)
     check_ordinary("--policy-name", policy_name)
     tags = _tags(tag or [])
     locations = [parse_location(p) for p in plant or []]
@@ -590,8 +590,11 @@ def _pollers(config: Config) -> Any:
             provider_cache[kind.value] = _provider_records(config, kind.value)
         return provider_cache[kind.value]
 
-    return Pollers(aws=aws, litellm=lambda: LiteLLMCanaries(config.sources.litellm),
-                   providers=providers)
+    def litellm(url: str | None) -> LiteLLMCanaries:
+        cfg = config.sources.litellm
+        return LiteLLMCanaries(dataclasses.replace(cfg, base_url=cfg.base_url or url))
+
+    return Pollers(aws=aws, litellm=litellm, providers=providers)
 
 
 def _provider_records(config: Config, name: str) -> dict[str, KeyRecord]:

@@ -194,6 +194,9 @@ def test_plant_is_required_and_locations_are_checked(cli: Cli, aws_env: str) -> 
     bad = cli(["canary", "create", "aws", "--name", "svc-x", "--plant", "s3:bucket/key"])
     assert bad.exit_code == 2
     assert "not a location" in bad.stderr
+    bad_name = cli(["canary", "create", "aws", "--name", "svc x/y", "--plant", "ssm:/a/b"])
+    assert bad_name.exit_code == 2
+    assert "not a valid IAM user name" in bad_name.stderr
 
 
 def test_canaries_are_excluded_from_policy_findings(

@@ -23,7 +23,8 @@ def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProxy]:
         yield fake
 
 
-def test_litellm_canary_lifecycle(cli: Cli, proxy: FakeProxy) -> None:
+def test_litellm_canary_lifecycle(cli: Cli, proxy: FakeProxy,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
     state = str(cli.workdir / "s.db")
     made = cli(["canary", "create", "litellm", "--name", "reporting-batch",
                 "--plant", "file:.env.production", "--state", state])
@@ -37,6 +38,7 @@ def test_litellm_canary_lifecycle(cli: Cli, proxy: FakeProxy) -> None:
     key = planted.strip().split("=", 1)[1]
     assert planted == f"LITELLM_API_KEY={key}\n"
 
+    monkeypatch.delenv("LITELLM_BASE_URL")  # check and delete use the recorded proxy URL
     quiet = cli(["canary", "check", "--state", state])
     assert quiet.exit_code == 0, quiet.stderr
     assert "QUIET" in quiet.stdout
