@@ -130,7 +130,8 @@ class VelocityParams:
     rotation_dominance: float = 0.8
     rotation_turn_share: float = 0.6
     rotation_factor: float = 2.5
-    rotation_owner_factor: float = 2.0
+    rotation_min_requests: int = 200
+    rotation_habit_share: float = 0.1
     high_factor: float = 2.0
 
 
@@ -157,9 +158,7 @@ class _Day:
 
     learned: bool
     envelope: dict[str, float]  # metric -> second-highest hour of the lookback
-    active_median: float  # median of the non-zero hours: the key's usual working rate
-    active_high: float  # their 90th percentile: a busy working hour
-    active_hours: float  # median number of non-zero hours on days with any use
+    active_high: float  # 90th percentile of the non-zero hours: a busy working hour
     history_days: float
     history_events: int
 
@@ -289,18 +288,14 @@ class _Judge:
         learned = (start - key.first_hour >= self.learning_hours
                    and events >= self.settings.learning_min_events)
         envelope: dict[str, float] = {}
-        active: list[float] = []
-        per_day: dict[int, int] = defaultdict(int)
+        active_high = 0.0
         if learned:
             for metric, series in key.series.items():
                 values = [series.get(h, 0) for h in range(lo, start)]
                 envelope[metric] = kth_largest(values, 2)
-            for hour in range(lo, start):
-                if (value := key.series["requests"].get(hour, 0)) > 0:
-                    active.append(value)
-                    per_day[hour // DAY] += 1
-        found = _Day(learned, envelope, median(active), quantile(active, 0.9),
-                     median(list(per_day.values())), round((start - key.first_hour) / DAY, 1),
+            requests = key.series["requests"]
+            active_high = quantile([v for h in range(lo, start) if (v := requests.get(h, 0))], 0.9)
+        found = _Day(learned, envelope, active_high, round((start - key.first_hour) / DAY, 1),
                      events)
         key._days[day] = found
         return found
@@ -389,7 +384,7 @@ class _Judge:
             if not profile.learned:
                 continue
             base = self.baseline(key, "requests", hour)
-            quiet = base.center <= max(1.0, p.quiet_fraction * profile.active_median)
+            quiet = base.center <= max(1.0, p.quiet_fraction * profile.active_high)
             floor = max(base.high, 1.0)
             if quiet and value >= p.plateau_factor * floor:
                 hits[hour] = _Hit(hour, "requests", value, base, floor, value / floor,
@@ -409,12 +404,43 @@ class _Judge:
         if len(run) < p.plateau_hours:
             return None
         values = [hits[h].value for h in run]
-        usual = self.day(key, run[0] // DAY)
-        if (p.plateau_shift_guard and sum(values) / len(values) <= usual.active_high
-                and len(run) <= usual.active_hours):
-            return None  # the key's ordinary working day, moved: its owner in another zone
+        mean = sum(values) / len(values)
         excess = excess_variation(values)
-        return (variation(values), excess) if excess <= p.plateau_flatness else None
+        if excess > p.plateau_flatness:
+            return None
+        day = run[0] // DAY
+        if (p.plateau_shift_guard and mean <= self.day(key, day).active_high
+                and len(run) <= self._busy_hours(key, day, mean / 2)
+                and excess >= self._usual_flatness(key, day, len(run))):
+            return None  # the key's ordinary working day, moved: its owner in another zone
+        return variation(values), excess
+
+    def _busy_hours(self, key: _Key, day: int, level: float) -> float:
+        """Median number of hours at ``level`` or more on the earlier days that had any."""
+        series = key.series["requests"]
+        lo = max(key.first_hour, (day - self.p.lookback_days) * DAY, self.range_hour)
+        per_day: dict[int, int] = defaultdict(int)
+        for hour in range(lo, day * DAY):
+            if series.get(hour, 0) >= level:
+                per_day[hour // DAY] += 1
+        return median(list(per_day.values()))
+
+    def _usual_flatness(self, key: _Key, day: int, hours: int) -> float:
+        """How flat the key's own busiest ``hours``-long stretch of a day gets (10th pct).
+
+        Each earlier day of the lookback contributes the excess variation of its busiest
+        window of ``hours`` consecutive hours. A night run flatter than nearly all of them
+        is machine-paced, not the owner's ordinary (over-dispersed) day moved elsewhere.
+        """
+        series = key.series["requests"]
+        lo = max(key.first_hour, (day - self.p.lookback_days) * DAY, self.range_hour)
+        found: list[float] = []
+        for start in range(lo - lo % DAY, day * DAY, DAY):
+            windows = [[series.get(h, 0) for h in range(s, s + hours)]
+                       for s in range(max(start, lo), min(start + DAY, day * DAY - hours + 1))]
+            if windows and (busiest := max(windows, key=sum)) and sum(busiest) > 0:
+                found.append(excess_variation(busiest))
+        return quantile(found, 0.1) if found else math.inf
 
     def _plateau_alert(self, key: _Key, hits: list[_Hit], cv: float, excess: float) -> Alert:
         mean = sum(h.value for h in hits) / len(hits)
@@ -550,21 +576,24 @@ class _Judge:
             holders, handoffs, share = turns
             lo = max(first_hour // DAY, day - p.lookback_days, self.range_hour // DAY)
             if day * DAY - first_hour < self.learning_hours or day - lo < 1:
-                continue
-            owner_median = max(median([combined.get(d, 0) for d in range(lo, day)]), 1.0)
+                continue  # the owner is still learning
             single = max((v for days in daily.values() for d, v in days.items()
-                          if day - p.lookback_days <= d <= day), default=0)
+                          if lo <= d < day), default=0)
             total = combined.get(day, 0)
-            if total < p.rotation_factor * max(single, 1) or \
-                    total < p.rotation_owner_factor * owner_median:
+            if total < p.rotation_min_requests or total < p.rotation_factor * max(single, 1):
                 continue
+            active = [d for d in range(lo, day) if combined.get(d, 0) > 0]
+            habit = sum(1 for d in active if self._turns(keys, d) is not None)
+            if habit > p.rotation_habit_share * len(active):
+                continue  # this owner's keys always take turns (offices in several zones)
+            owner_median = median([combined.get(d, 0) for d in range(lo, day)])
             found[day] = {
                 "reason": "rotation", "metric": "requests", "owner": owner,
                 "keys": ", ".join(holders), "key_count": len(holders), "handoffs": handoffs,
                 "turn_share": round(share, 2), "owner_requests": total,
                 "single_key_max": single, "ratio": round(total / max(single, 1), 1),
                 "owner_daily_median": round(owner_median, 1),
-                "owner_ratio": round(total / owner_median, 1),
+                "turn_days_before": habit, "active_days_before": len(active),
                 "threshold_factor": p.rotation_factor,
             }
         for run in runs(list(found)):
@@ -609,8 +638,10 @@ class _Judge:
                    f"in turns ({found['handoffs']} hand-offs on {str(evidence['start'])[:10]}) with "
                    f"{', '.join(others)}; together {found['owner_requests']} requests that day,"
                    f" {found['ratio']}x the most any single key did in a day "
-                   f"({found['single_key_max']}) and {found['owner_ratio']}x the owner's "
-                   f"median day; this key made {own}")
+                   f"({found['single_key_max']}; the owner's median day is "
+                   f"{found['owner_daily_median']:g}), and its keys took turns on "
+                   f"{found['turn_days_before']} of {found['active_days_before']} earlier days; "
+                   f"this key made {own}")
         high = float(found["ratio"]) >= self.p.high_factor * self.p.rotation_factor
         key = _Key(key_id, alias, 0, 0)
         return self._alert(key, "rotation", days[0] * DAY, (days[-1] + 1) * DAY, high,

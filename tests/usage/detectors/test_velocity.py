@@ -39,15 +39,16 @@ def bucket(key: str, when: datetime, requests: int, *, account: str | None = Non
                       origin=f"spend.jsonl:{int(when.timestamp())}")
 
 
-def noisy(rng: random.Random, rate: float) -> int:
-    """A Poisson-like count with extra human variation (rate +- 30 %)."""
-    return max(0, round(rng.gauss(rate, 0.3 * rate + math.sqrt(rate))))
+def noisy(rng: random.Random, rate: float, human: float = 0.3) -> int:
+    """A Poisson-like count with extra human variation (rate +- 30 % by default)."""
+    return max(0, round(rng.gauss(rate, human * rate + math.sqrt(rate))))
 
 
 def business(key: str, days: int = DAYS, *, utc_offset: int = -5, rate: float = 30,
              seed: int = 1, first_day: int = 0, account: str | None = None,
-             hours: Iterable[int] = range(9, 18)) -> list[UsageEvent]:
-    """Weekday office hours in a time zone (local 09-17), a diurnal curve with noise."""
+             hours: Iterable[int] = range(9, 18), human: bool = True) -> list[UsageEvent]:
+    """Weekday office hours in a time zone (local 09-17): a person's diurnal curve with
+    noise, or (``human=False``) a service paced at a flat rate while the office is open."""
     rng = random.Random(seed)
     out: list[UsageEvent] = []
     for day in range(first_day, first_day + days):
@@ -56,8 +57,8 @@ def business(key: str, days: int = DAYS, *, utc_offset: int = -5, rate: float = 
             local_day = when + timedelta(hours=utc_offset)
             if local_day.weekday() >= 5:
                 continue
-            shape = 1.0 - 0.4 * abs(local - 13) / 4  # busiest early afternoon
-            if (n := noisy(rng, rate * shape)) > 0:
+            shape = 1.0 - 0.4 * abs(local - 13) / 4 if human else 1.0  # busiest early afternoon
+            if (n := noisy(rng, rate * shape, 0.3 if human else 0.0)) > 0:
                 out.append(bucket(key, when + timedelta(minutes=rng.randrange(30)), n,
                                   account=account))
     return out
@@ -239,9 +240,16 @@ def test_night_plateau_faster_than_a_busy_working_hour_alerts_even_when_short() 
     assert [(a.evidence["reason"], a.evidence["hours"]) for a in alerts] == [("plateau", 6)]
 
 
-def test_night_run_like_the_owners_own_day_needs_the_guard_off() -> None:
-    # 8 flat hours at the owner's usual rate: indistinguishable from the owner abroad
-    events = business("k") + night("k", DAYS + 2, 8, 30)
+def test_night_run_flatter_than_the_owners_day_alerts_even_at_the_usual_rate() -> None:
+    # 6 machine-flat hours at the person's usual rate: their own days are never that flat
+    alerts = scan(business("k") + night("k", DAYS + 2, 6, 30))
+    assert [(a.evidence["reason"], a.evidence["hours"]) for a in alerts] == [("plateau", 6)]
+
+
+def test_night_run_like_the_owners_own_flat_day_needs_the_guard_off() -> None:
+    # a service paced at 30/h through office hours, then 6 such hours at night: the same
+    # shape, rate and length as its usual day moved to another time zone
+    events = business("k", human=False) + night("k", DAYS + 2, 6, 30)
     assert scan(events) == []
     unguarded = DetectorSettings(params={"velocity": VelocityParams(plateau_shift_guard=False)})
     assert kinds(scan(events, settings=unguarded)) == [("k", "plateau")]
