@@ -35,9 +35,10 @@ from keyguard.errors import KeyguardError, UsageError
 if TYPE_CHECKING:
     from keyguard.canary import Canary, CanaryKind, Planted
     from keyguard.canary.aws import AwsCanaries
-    from keyguard.canary.check import CheckResult
-    from keyguard.canary.plant import Credential, Location, Planter
-    from keyguard.config import Config
+    from keyguard.canary.check import CheckResult, Pollers
+    from keyguard.canary.plant import Credential, Location, Planter, VaultKv
+    from keyguard.config import Config, LiteLLMConfig
+    from keyguard.fingerprint import Fingerprinter
     from keyguard.model import Alert, KeyRecord
     from keyguard.usage.notify import Webhook
 
@@ -362,8 +363,8 @@ def check(
     notify: Annotated[
         str | None,
         typer.Option("--notify", metavar="URL",
-                     help="POST the alerts as JSON to this webhook when any canary was used "
-                          "(a URL, or keyring:NAME / env:VAR holding one)."),
+                     help="Post new alerts to this webhook (Slack or generic JSON), each use "
+                          "once: an https URL, or keyring:NAME / env:VAR holding one."),
     ] = None,
     state: StateOpt = None,
 ) -> None:
@@ -384,6 +385,7 @@ def check(
     from keyguard.canary.store import load_all
     from keyguard.state import StateDB
     from keyguard.usage.notify import NotifyError, parse_webhook
+    from keyguard.usage.redact import scrub
 
     app = app_state(ctx)
     config, state_file = _state_file(ctx, state)
@@ -401,7 +403,8 @@ def check(
         with StateDB(state_file) as db:
             canaries = load_all(db)
     events = reader.events(usage or [], stats) if reader is not None and stats else iter(())
-    result = run_check(canaries, _pollers(config), events)
+    result = _scrubbed(run_check(canaries, _pollers(config), events))
+    samples = [scrub(e) for e in stats.error_samples] if stats else []
     sent: int | None = None
     notify_failed = False
     if hook is not None:
@@ -411,11 +414,14 @@ def check(
             err(f"keyguard: warning: could not notify {exc}; the alerts are sent by the next run")
             notify_failed = True
     if output_format is CanaryFormat.JSON:
-        text = _check_json(result, stats.error_samples if stats else [], sent)
+        text = _check_json(result, samples, sent)
     else:
         text = _check_table(result)
     write_output(text, output)
     if not app.quiet:
+        if output_format is CanaryFormat.TABLE:
+            for sample in samples:
+                err(f"keyguard: {sample}")
         err(_check_summary(result, stats.errors if stats else 0, len(canaries)))
     if result.used:
         raise typer.Exit(int(ExitCode.FINDINGS))
@@ -438,13 +444,13 @@ def _tags(raw: list[str]) -> dict[str, str]:
     return tags
 
 
-def _planter(config: Config, aws: Any) -> Planter:
+def _planter(config: Config, aws: Callable[[str | None], AwsCanaries]) -> Planter:
     from keyguard.canary.plant import Planter
 
     return Planter(aws, lambda: _vault_kv(config))
 
 
-def _vault_kv(config: Config) -> Any:
+def _vault_kv(config: Config) -> VaultKv:
     """An authenticated hvac client, logged in exactly as the vault source logs in."""
     from keyguard.canary.plant import VaultKv
     from keyguard.sources import SourceContext
@@ -572,7 +578,7 @@ def _check_summary(result: CheckResult, parse_errors: int, total: int) -> str:
     return "; ".join(parts)
 
 
-def _pollers(config: Config) -> Any:
+def _pollers(config: Config) -> Pollers:
     from keyguard.canary.aws import AwsCanaries
     from keyguard.canary.check import Pollers
     from keyguard.canary.litellm import LiteLLMCanaries
@@ -614,7 +620,7 @@ def _provider_records(config: Config, name: str) -> dict[str, KeyRecord]:
     return out
 
 
-def _throwaway_fingerprinter() -> Any:
+def _throwaway_fingerprinter() -> Fingerprinter:
     """A fingerprinter with a random key: sources need one, canary code compares no values.
 
     NOTE: the installation's key would cost a keyring lookup (or a key file) for nothing.
@@ -626,11 +632,16 @@ def _throwaway_fingerprinter() -> Any:
     return Fingerprinter(secrets.token_bytes(32))
 
 
-def _litellm_cfg(config: Config, canary: Canary) -> Any:
-    import dataclasses
-
+def _litellm_cfg(config: Config, canary: Canary) -> LiteLLMConfig:
     cfg = config.sources.litellm
     return dataclasses.replace(cfg, base_url=cfg.base_url or canary.base_url)
+
+
+def _scrubbed(result: CheckResult) -> CheckResult:
+    """Alerts with secret-looking tokens from usage exports (aliases, user agents) redacted."""
+    from keyguard.usage.redact import scrub_alert
+
+    return dataclasses.replace(result, alerts=tuple(scrub_alert(a) for a in result.alerts))
 
 
 def _alert_dict(alert: Alert) -> dict[str, Any]:
