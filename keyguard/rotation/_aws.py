@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from keyguard.rotation.context import RotationContext, StepFailed
@@ -20,14 +21,39 @@ def _make(ctx: RotationContext, service: str, region: str | None,
     import boto3
     from botocore.config import Config as BotoConfig
 
-    session = (boto3.Session(aws_access_key_id=key[0], aws_secret_access_key=key[1])
-               if key else boto3.Session())
-    return session.client(
+    cache_key = (service, region or "")
+    if key is None and cache_key in ctx.clients:
+        return ctx.clients[cache_key]
+    # NOTE: one Session per run: each new Session re-reads botocore's service models
+    # (~0.5 s per client); explicit credentials go to client(), not to a new Session.
+    session = ctx.clients.get(("session", ""))
+    if not isinstance(session, boto3.Session):
+        import botocore.session
+
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _loader())
+        session = boto3.Session(botocore_session=core)
+        ctx.clients[("session", "")] = session
+    creds = {"aws_access_key_id": key[0], "aws_secret_access_key": key[1],
+             "aws_session_token": None} if key else {}
+    client = session.client(
         service,  # type: ignore[call-overload]
         region_name=region or session.region_name or DEFAULT_REGION,
         endpoint_url=ctx.config.aws.endpoint_url,
         config=BotoConfig(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10,
-                          read_timeout=30))
+                          read_timeout=30),
+        **creds)
+    if key is None:  # a client signed with a rotated key is never reused
+        ctx.clients[cache_key] = client
+    return client
+
+
+@functools.cache
+def _loader() -> object:
+    """The botocore model loader, shared by every run in the process (it only caches files)."""
+    from botocore.loaders import create_loader
+
+    return create_loader()
 
 
 def iam(ctx: RotationContext) -> IAMClient:

@@ -34,6 +34,8 @@ class RotationContext:
     sleep: Callable[[float], None] = field(default=time.sleep)
     #: How long a new key may take to start working (IAM is eventually consistent), seconds.
     verify_timeout: float = 30.0
+    #: boto3 clients of this run by (service, region); creating one costs ~50 ms.
+    clients: dict[tuple[str, str], object] = field(default_factory=dict)
 
 
 class Scratch:

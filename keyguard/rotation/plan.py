@@ -106,22 +106,26 @@ def item_token(rotator: str, subject: str, key_id: str | None, action: Action = 
 
 
 def copies_of(key: KeyRecord, keys: Sequence[KeyRecord]) -> list[KeyRecord]:
-    """Every other record holding the same key: same public key id, or same fingerprint.
+    """Every other record holding the same key: linked by public key id or fingerprint.
 
-    Fingerprints spread transitively one step: a JSON secret that pairs the key id with
-    the secret gives the secret's fingerprint, which then finds a plain copy of the
-    secret alone (no id) in another store.
+    Links are followed to a fixed point: a JSON secret that pairs the key id with the
+    secret ties the IAM key (id only) to the secret's fingerprint, which in turn finds a
+    plain copy of the secret alone (no id) in another store.
     """
+    ids = {key.key_id} if key.key_id else set()
     fingerprints = {key.fingerprint} if key.fingerprint else set()
     found: dict[str, KeyRecord] = {}
-    for rec in keys:
-        if rec.identity != key.identity and key.key_id and rec.key_id == key.key_id:
-            found[rec.identity] = rec
-            if rec.fingerprint:
-                fingerprints.add(rec.fingerprint)
-    for rec in keys:
-        if rec.identity != key.identity and rec.fingerprint and rec.fingerprint in fingerprints:
-            found.setdefault(rec.identity, rec)
+    grew = True
+    while grew:
+        grew = False
+        for rec in keys:
+            if rec.identity == key.identity or rec.identity in found:
+                continue
+            if (rec.key_id and rec.key_id in ids) or (rec.fingerprint and rec.fingerprint in fingerprints):
+                found[rec.identity] = rec
+                ids.update({rec.key_id} if rec.key_id else set())
+                fingerprints.update({rec.fingerprint} if rec.fingerprint else set())
+                grew = True
     return sorted(found.values(), key=lambda r: r.identity)
 
 

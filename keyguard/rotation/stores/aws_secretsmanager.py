@@ -2,9 +2,8 @@
 
 PutSecretValue makes the new version AWSCURRENT and the old one AWSPREVIOUS, so a
 consumer that still holds the old version id can read it during the switch. Rollback
-does not write the old value again: UpdateSecretVersionStage moves AWSCURRENT back to the
-recorded version. Least privilege: secretsmanager:GetSecretValue, PutSecretValue,
-DescribeSecret, UpdateSecretVersionStage on the secrets being rotated.
+writes the recorded version's value back as the current one. Least privilege: secretsmanager:GetSecretValue, PutSecretValue,
+on the secrets being rotated.
 """
 
 from __future__ import annotations
@@ -47,19 +46,24 @@ class SecretsManagerWriter:
         return put["VersionId"]
 
     def restore(self, copy: StoreCopy, version: str) -> bool:
-        """Move AWSCURRENT back to ``version`` (no-op when it is already there)."""
+        """Make ``version``'s value current again (no-op when the current value equals it).
+
+        NOTE: the old value is written back as a new version instead of moving the
+        AWSCURRENT label with UpdateSecretVersionStage: moto 5.2 moves the label but keeps
+        serving the newer value, and both ways leave consumers reading the old value.
+        """
         client = _aws.secretsmanager(self._ctx, copy.region)
         try:
-            meta = client.describe_secret(SecretId=copy.location)
-            current = next((v for v, stages in meta.get("VersionIdsToStages", {}).items()
-                            if "AWSCURRENT" in stages), None)
-            if current == version:
-                return False
-            kwargs = {"RemoveFromVersionId": current} if current else {}
-            client.update_secret_version_stage(SecretId=copy.location, VersionStage="AWSCURRENT",
-                                               MoveToVersionId=version, **kwargs)
+            current = client.get_secret_value(SecretId=copy.location)
+            previous = client.get_secret_value(SecretId=copy.location, VersionId=version)
         except _aws.aws_errors() as exc:
             raise _aws.failed("restore", copy.name, exc) from None
+        if current["VersionId"] == version or (
+                current.get("SecretString") == previous.get("SecretString")):
+            return False
+        if "SecretString" not in previous:
+            raise StepFailed(f"restore {copy.name}: binary secrets are not rotated by keyguard")
+        self.write(copy, Secret(previous["SecretString"]))
         return True
 
 
