@@ -10,7 +10,6 @@ LiteLLM duplicates by event id, resolves countries in batches, and counts everyt
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import gzip
 import hashlib
@@ -35,6 +34,7 @@ SKIP_DIRS = frozenset({"CloudTrail-Digest", "CloudTrail-Insight", ".git", "__pyc
 #: Formats whose ``event_id`` is unique per request, so a repeat is a duplicate delivery.
 DEDUPE_FORMATS = frozenset({"cloudtrail", "litellm"})
 _GEO_BATCH = 4096
+_GEO_CACHE = 1 << 18
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -85,6 +85,7 @@ class UsageReader:
             self._forced = IMPORTERS.load(input_format)(config)  # PluginError if unknown
         self._importers: list[Importer] | None = None
         self._seen: set[bytes] = set()
+        self._countries: dict[str, str | None] = {}
 
     def importers(self) -> list[Importer]:
         """Every registered importer, in auto-detection order."""
@@ -201,15 +202,30 @@ class UsageReader:
         return False
 
     def _geo(self, batch: list[UsageEvent]) -> list[UsageEvent]:
+        """Set each event's country from its IP: one iptocc call per batch of new addresses.
+
+        Countries are memoised per address (a log repeats a few thousand addresses a
+        million times); the memo is dropped when it reaches ``_GEO_CACHE`` entries.
+        """
         if not self._config.geo or not batch:
             return batch
-        from keyguard.usage.geo import countries
+        known = self._countries
+        fresh = list({e.source_ip for e in batch if e.source_ip and e.source_ip not in known})
+        if fresh:
+            from keyguard.usage.geo import countries
 
-        codes = countries([e.source_ip for e in batch])
-        return [
-            dataclasses.replace(e, country=code) if code else e
-            for e, code in zip(batch, codes, strict=True)
-        ]
+            if len(known) + len(fresh) > _GEO_CACHE:
+                known.clear()
+                fresh = list({e.source_ip for e in batch if e.source_ip})
+            known.update(zip(fresh, countries(fresh), strict=True))
+        for event in batch:
+            code = known.get(event.source_ip) if event.source_ip else None
+            if code:
+                # NOTE: the event was built by an importer for this batch and nobody else
+                # holds it yet; setting the field in place saves a 26-field copy per event
+                # (dataclasses.replace was ~10% of the import).
+                object.__setattr__(event, "country", code)
+        return batch
 
 
 def _walk(root: Path) -> list[tuple[Path, bool]]:
