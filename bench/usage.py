@@ -244,7 +244,7 @@ def child_scan(path: str, state: str) -> dict[str, object]:
 
         return Timed
 
-    store_mod.UsageStore.add = timed_add  # type: ignore[method-assign]
+    store_mod.UsageStore.add = timed_add  # type: ignore[method-assign,assignment]
     DETECTORS.load = timed_load  # type: ignore[method-assign]
     start = time.perf_counter()
     try:
