@@ -111,3 +111,54 @@ def test_scalars_at_top_level_are_errors() -> None:
     items = list(iter_json_records(io.BytesIO(b'{"a": 1}\n42\n"s"\n{"b": 2}'), "f", RECORDS, 100))
     assert items == [(1, {"a": 1}), RowError("f", 2, "expected a JSON object or array"),
                      RowError("f", 3, "expected a JSON object or array"), (4, {"b": 2})]
+
+
+# --- the orjson JSONL fast path ------------------------------------------------------------
+
+_ODD_LINES = st.sampled_from([
+    '{"a": Infinity}',  # json reads it, orjson refuses it
+    '{"id": 123456789012345678901234}',  # beyond 64 bits: must stay an exact int
+    '{"s": "\\ud800"}',  # a lone surrogate
+    '{"a": 1',  # broken
+    "garbage",
+    "",
+    "   ",
+    '[1, {"b": 2}]',
+    '{"a": 1}{"b": 2}',  # concatenated on one line
+    '{\n  "pretty": [1,\n 2]\n}',
+    '{"Records": [{"r": 1}, {"r": 2}]}',
+    '\u00e9t\u00e9 {"x": 1}',
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.one_of(_record.map(json.dumps), _ODD_LINES), max_size=8),
+       bom=st.booleans())
+def test_fast_path_yields_exactly_what_the_general_reader_yields(lines: list[str],
+                                                                 bom: bool) -> None:
+    data = ("\ufeff" if bom else "").encode() + "\n".join(lines).encode()
+    fast = list(iter_json_records(io.BytesIO(data), "f", RECORDS, 1 << 20))
+    general = list(_jsonstream._general(io.BytesIO(data), "f", RECORDS, 1 << 20, 1))
+    assert fast == general
+
+
+def test_clean_jsonl_never_reaches_the_general_reader() -> None:
+    data = b"\xef\xbb\xbf" + b"\n".join(json.dumps({"i": i, "big": 2**63}).encode()
+                                        for i in range(50)) + b"\n\n"
+
+    def fail(*_args: object) -> object:
+        raise AssertionError("fell back to the general reader")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_jsonstream, "_general", fail)
+        items = list(iter_json_records(io.BytesIO(data), "f", RECORDS, 1 << 20))
+    assert items == [(i + 1, {"i": i, "big": 2**63}) for i in range(50)]
+
+
+def test_a_broken_line_is_reported_and_later_lines_keep_their_numbers() -> None:
+    data = b'{"a": 1}\n{"b" 2}\n{"c": 3}\n\n{"d": 4}\n'
+    items = list(iter_json_records(io.BytesIO(data), "f", RECORDS, 1 << 20))
+    assert items[0] == (1, {"a": 1})
+    assert isinstance(items[1], RowError)
+    assert items[1].line == 2
+    assert items[2:] == [(3, {"c": 3}), (5, {"d": 4})]
