@@ -54,7 +54,7 @@ def state_texts(cli: Cli) -> list[str]:
 
 
 def test_planted_canary_trips_when_used_and_is_cleaned_up(
-    cli: Cli, aws_env: str, unique_prefix: str
+    cli: Cli, canary_aws: str, unique_prefix: str
 ) -> None:
     name = f"{unique_prefix}-billing-export"
     ssm_name = f"/{unique_prefix}/prod/billing/aws"
@@ -117,7 +117,7 @@ def test_planted_canary_trips_when_used_and_is_cleaned_up(
 
 
 def test_nothing_in_iam_gives_the_canary_away(
-    cli: Cli, aws_env: str, unique_prefix: str
+    cli: Cli, canary_aws: str, unique_prefix: str
 ) -> None:
     name = f"{unique_prefix}-etl-loader"
     create(cli, name, f"ssm:/{unique_prefix}/etl/creds",
@@ -149,7 +149,7 @@ def test_nothing_in_iam_gives_the_canary_away(
     ("--tag", "purpose=keyguard"),
 ])
 def test_telltale_words_are_refused_before_anything_is_created(
-    cli: Cli, aws_env: str, unique_prefix: str, option: tuple[str, str]
+    cli: Cli, canary_aws: str, unique_prefix: str, option: tuple[str, str]
 ) -> None:
     args = ["canary", "create", "aws", "--name", f"{unique_prefix}-svc",
             "--plant", f"ssm:/{unique_prefix}/x", "--state", str(cli.workdir / "s.db")]
@@ -166,7 +166,7 @@ def test_telltale_words_are_refused_before_anything_is_created(
 
 
 def test_failed_plant_rolls_everything_back(
-    cli: Cli, aws_env: str, unique_prefix: str
+    cli: Cli, canary_aws: str, unique_prefix: str
 ) -> None:
     taken = f"/{unique_prefix}/already/there"
     boto3.client("ssm").put_parameter(Name=taken, Value="real-value", Type="SecureString")
@@ -187,7 +187,7 @@ def test_failed_plant_rolls_everything_back(
     assert rows.fetchone()[0] == 0
 
 
-def test_plant_is_required_and_locations_are_checked(cli: Cli, aws_env: str) -> None:
+def test_plant_is_required_and_locations_are_checked(cli: Cli, canary_aws: str) -> None:
     no_plant = cli(["canary", "create", "aws", "--name", "svc-x"])
     assert no_plant.exit_code == 2
     assert "--plant" in no_plant.stderr
@@ -200,7 +200,7 @@ def test_plant_is_required_and_locations_are_checked(cli: Cli, aws_env: str) -> 
 
 
 def test_canaries_are_excluded_from_policy_findings(
-    cli: Cli, aws_env: str, unique_prefix: str
+    cli: Cli, canary_aws: str, unique_prefix: str
 ) -> None:
     state = str(cli.workdir / "s.db")
     env_dir = cli.workdir / "app"
@@ -217,7 +217,7 @@ def test_canaries_are_excluded_from_policy_findings(
 
 
 def test_most_verbose_logging_never_shows_the_secret(
-    cli: Cli, aws_env: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, canary_aws: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KEYGUARD_LOG_LEVEL", "DEBUG")
     ssm_name = f"/{unique_prefix}/verbose/aws"

@@ -13,7 +13,7 @@ from tests.fixtures.vault import VaultServer
 
 
 def test_vault_copy_is_planted_like_a_real_credential_and_removed(
-    cli: Cli, aws_env: str, vault_server: VaultServer, unique_prefix: str,
+    cli: Cli, canary_aws: str, vault_server: VaultServer, unique_prefix: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("VAULT_ADDR", vault_server.address)

@@ -12,7 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.canary.conftest import canary_aws
 from tests.cli.conftest import Cli
+
+__all__ = ["canary_aws"]  # the fixture, shared with tests/canary
 
 
 @pytest.fixture
@@ -110,7 +113,7 @@ def cloudtrail(path: Path, key_id: str, arn: str) -> None:
 
 
 def test_usage_export_trips_a_quiet_canary_and_notifies(
-    cli: Cli, aws_env: str, unique_prefix: str, webhook: tuple[str, list[dict[str, Any]]]
+    cli: Cli, canary_aws: str, unique_prefix: str, webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:
     made = cli(["canary", "create", "aws", "--name", f"{unique_prefix}-sync-svc",
                 "--plant", f"ssm:/{unique_prefix}/sync", *state(cli)])
@@ -153,7 +156,7 @@ def test_usage_export_trips_a_quiet_canary_and_notifies(
 
 
 def test_failed_notification_is_retried_by_the_next_run(
-    cli: Cli, aws_env: str, unique_prefix: str, webhook: tuple[str, list[dict[str, Any]]]
+    cli: Cli, canary_aws: str, unique_prefix: str, webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:
     made = cli(["canary", "create", "aws", "--name", f"{unique_prefix}-queue-svc",
                 "--plant", f"ssm:/{unique_prefix}/queue", *state(cli)])
@@ -174,7 +177,7 @@ def test_failed_notification_is_retried_by_the_next_run(
 
 
 def test_unreadable_canary_is_unknown_exit_3_not_quiet(
-    cli: Cli, aws_env: str, unique_prefix: str
+    cli: Cli, canary_aws: str, unique_prefix: str
 ) -> None:
     name = f"{unique_prefix}-gone-svc"
     made = cli(["canary", "create", "aws", "--name", name,
