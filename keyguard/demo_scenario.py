@@ -1,9 +1,12 @@
-"""The story ``keyguard demo`` tells on top of the seeded sandbox: copies and changes.
+"""The story ``keyguard demo`` tells on top of the seeded sandbox: copies, changes, usage.
 
 :mod:`keyguard.sandbox` seeds bulk fake keys; this module adds the few deliberate
 situations a tour should show (a key copied from a secret store into a .env file, an IAM
-key with a stored copy) and the change between two runs that ``--diff`` reveals. All keys
-are random fakes; nothing here is printed except names.
+key with a stored copy), the change between two runs that ``--diff`` reveals, and the
+usage export of a small synthetic org with planted attacks for ``usage scan``
+(:mod:`keyguard.usage.synthetic`, generated on the fly: deterministic, offline, and never
+stale against the importers, which a bundled file could become). All keys are random
+fakes; nothing here is printed except names.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import random
 from pathlib import Path
 
 from keyguard.fakes import fake_aws_pair, fake_key
+from keyguard.usage.synthetic import Corpus, CorpusSpec, generate
 
 DEMO_SECRET = "prod/app/openai"  # noqa: S105  (a secret name, not a value)
 NEW_SECRET = "prod/app/anthropic"  # noqa: S105
@@ -68,3 +72,37 @@ def make_demo_changes(endpoint: str, *, rng: random.Random, region: str) -> str:
         ssm.delete_parameter(Name=params[0]["Name"])
         removed = f", deleted parameter {params[0]['Name']}"
     return f"new value for {DEMO_SECRET}, new secret {NEW_SECRET}{removed}"
+
+
+#: The usage step's synthetic org: 3 weeks of LiteLLM spend logs, ~5,500 requests, so the
+#: scan takes about a second; the seed is fixed (5 gives the smallest campaign, 5 keys).
+DEMO_USAGE = CorpusSpec(seed=5, normal_keys=4, weeks=3, scale=0.2,
+                        kinds=("canary", "new-country", "impossible-travel", "cot-extraction",
+                               "campaign-shared-ip"))
+_PLANTED_TEXT = {
+    "canary": "a canary key used",
+    "new-country": "a key used from a new country",
+    "impossible-travel": "a key used from two countries minutes apart",
+    "cot-extraction": "templated chain-of-thought extraction prompts",
+    "campaign-shared-ip": "a campaign driving several keys from shared addresses",
+}
+
+
+def write_demo_usage(workdir: Path) -> tuple[Path, Corpus]:
+    """Write the demo org's daily spend logs under ``workdir/usage-exports``; returns it and the corpus."""
+    corpus = generate(DEMO_USAGE)
+    exports = workdir / "usage-exports"
+    corpus.write(exports)
+    return exports, corpus
+
+
+def planted_lines(corpus: Corpus) -> list[str]:
+    """One line per planted attack: what, on which key aliases, when (UTC)."""
+    aliases = {k.key_id: k.alias for k in corpus.keys}
+    lines = []
+    for planted in corpus.planted:
+        names = [aliases[k] for k in planted.keys]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        lines.append(f"{_PLANTED_TEXT.get(planted.kind, planted.kind)} ({planted.alert_type}): "
+                     f"{shown}, {planted.start:%Y-%m-%d %H:%M} UTC")
+    return lines

@@ -3,17 +3,20 @@
 It starts a moto server on a free loopback port inside this process, seeds fake keys of
 several providers, ages, owners and scopes (plus a .env file with a copy of one of them),
 runs the real inventory against it, points out what deserves a look, shows ``--diff``
-after a change, and stops the server. Everything lives in a temporary directory that is
-removed at the end; the user's keyring, state database and AWS settings are untouched.
+after a change, stops the server, and then runs the real ``usage scan`` command on three
+weeks of a synthetic org's LiteLLM spend logs with planted attacks. Everything lives in a
+temporary directory that is removed at the end; the user's keyring, state database,
+config file and AWS settings are untouched.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +31,23 @@ from keyguard.errors import UsageError
 if TYPE_CHECKING:
     from keyguard.config import Config
     from keyguard.model import Inventory
+    from keyguard.usage.synthetic import Corpus
 
 DEMO_REGIONS = ("us-east-1", "eu-west-1")
 DEMO_SOURCES = ("aws-secretsmanager", "aws-ssm", "aws-iam", "dotenv")
+#: What a responder checks first, per alert type of the usage step.
+LOOK_AT = {
+    "canary": "a bait key was used: treat it as stolen; find who could read where it was "
+              "planted, and start from the source IPs and the first file:line in the evidence",
+    "geography": "a new country, or two countries minutes apart: check the addresses against "
+                 "your offices and VPNs, then rotate the key (`keyguard rotate`) if unknown",
+    "coordination": "several keys driven as one campaign (shared addresses, templates, timing): "
+                    "they probably leaked together; look for the place they were all stored",
+    "prompt-mix": "the key's prompts changed kind (templated extraction, model or output-ratio "
+                  "shift): someone is running their own workload on it",
+    "velocity": "request rates far outside the key's own hourly pattern (spikes, flat night "
+                "plateaus, keys used in turns)",
+}
 
 
 @contextmanager
@@ -88,7 +105,9 @@ def demo(
             sandbox.start_moto_server() as endpoint:
         workdir = Path(tmp)
         say(f"1. Started a local AWS sandbox (moto) at {endpoint}")
-        with _patched_env(sandbox.sandbox_env(endpoint), drop=("AWS_PROFILE", "AWS_DEFAULT_PROFILE")):
+        # NOTE: sandbox_env asks callers to clear CLEARED_ENV, so no real profile, session
+        # token or per-service endpoint of the user's leaks into the sandbox session.
+        with _patched_env(sandbox.sandbox_env(endpoint), drop=sandbox.CLEARED_ENV):
             summary = sandbox.seed(endpoint, regions=DEMO_REGIONS, secrets=60 * size,
                                    parameters=30 * size, users=12 * size, rng=rng, now=now)
             planted = demo_scenario.plant_demo_extras(endpoint, workdir, rng=rng, region=DEMO_REGIONS[0])
@@ -123,9 +142,70 @@ def demo(
                 progress=Progress.for_terminal(app.quiet),
             )
             typer.echo(REPORTERS.load("table")().render(diff_report), nl=False, err=machine)
+        _usage_step(ctx, config, workdir, say, machine=machine)
     say(f"\nDemo finished in {time.monotonic() - started:.1f}s; the sandbox is gone. Next: "
         "point keyguard at your own stores with `keyguard inventory` (standard AWS settings "
         "apply), or read `keyguard inventory --help`.")
+
+
+def _usage_step(ctx: typer.Context, config: Config, workdir: Path, say: Callable[[str], None],
+                *, machine: bool) -> None:
+    """Step 7: the real ``keyguard usage scan`` command on a synthetic org's spend logs.
+
+    The scan runs with the demo's own config (never the user's keyguard.toml) and a store
+    in the temporary directory; its table report is shown, then compared with what the
+    generator planted (key ids are 64-hex hashes, so "the key appears in the report" is an
+    exact test of "the key has an alert").
+    """
+    from keyguard import demo_scenario
+    from keyguard.cli.check import FailOn
+    from keyguard.cli.usage import UsageFormat, scan
+
+    exports, corpus = demo_scenario.write_demo_usage(workdir)
+    canary = next(k.alias for k in corpus.keys if k.key_id in corpus.canaries)
+    say(f"\n7. `keyguard usage scan` on {corpus.spec.weeks} weeks of LiteLLM spend logs of a "
+        f"synthetic org ({len(corpus.keys)} keys, {len(corpus.rows)} requests, one file per "
+        f"day), with the key {canary} registered as a canary:\n")
+    report = workdir / "usage-report.txt"
+    root = ctx.find_root()
+    app = app_state(ctx)
+    root.obj = dataclasses.replace(app, _config=config)
+    code = 0
+    try:
+        scan(ctx, [str(exports)], output_format=UsageFormat.TABLE, output=str(report),
+             canary=list(corpus.canaries), state=workdir / "usage", fail_on=FailOn.HIGH)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    finally:
+        root.obj = app
+    if code not in (0, 1) or not report.exists():
+        say(f"   the usage scan stopped with exit code {code}; see the message above")
+        return
+    text = report.read_text(encoding="utf-8")
+    typer.echo(text, nl=False, err=machine)
+    _print_usage_insights(corpus, text, code, say)
+
+
+def _print_usage_insights(corpus: Corpus, table: str, code: int,
+                          say: Callable[[str], None]) -> None:
+    from keyguard import demo_scenario
+
+    attacked = {k for p in corpus.planted for k in p.keys}
+    normal = [k for k in corpus.keys if k.key_id not in attacked]
+    say("\n   Planted in this export:")
+    for line in demo_scenario.planted_lines(corpus):
+        say(f"   - {line}")
+    say("   What to look at, per alert type:")
+    for kind in sorted({p.alert_type for p in corpus.planted}):
+        say(f"   - {kind}: {LOOK_AT.get(kind, 'see the alert summary and evidence')}")
+    found = sum(1 for k in attacked if k in table)
+    noisy = [k.alias for k in normal if k.key_id in table]
+    profiles = ", ".join(sorted({k.profile for k in normal}))
+    say(f"   {found} of {len(attacked)} attacked keys have alerts; {len(noisy)} of the "
+        f"{len(normal)} normal keys ({profiles}) do" + (f" ({', '.join(noisy)})" if noisy else "")
+        + f". Exit code {code}: "
+        + ("alerts at or above high fail the gate." if code else "nothing fails the gate.")
+        + " Try it on your own exports: `keyguard usage scan spend-logs/ --canary KEY`.")
 
 
 def _check(result: Inventory, config: Config, now: datetime) -> str:

@@ -389,8 +389,9 @@ class CorpusSpec:
 
     ``normal_keys``: keys that are never attacked (victim and canary keys come on top).
     ``weeks``: length from ``start`` (a Monday, UTC). ``attacks_per_type``: instances of
-    every attack kind. ``scale`` multiplies normal request rates (attacks keep their size,
-    which is set against the victim's own rate with absolute floors).
+    every attack kind in ``kinds`` (default: all of :data:`ATTACK_KINDS`). ``scale``
+    multiplies normal request rates (attacks keep their size, which is set against the
+    victim's own rate with absolute floors).
     """
 
     seed: int = 7
@@ -399,6 +400,7 @@ class CorpusSpec:
     attacks_per_type: int = 1
     scale: float = 1.0
     start: datetime = datetime(2026, 2, 16, tzinfo=UTC)  # US DST starts inside 5 weeks
+    kinds: tuple[str, ...] = tuple(ATTACK_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,7 +479,8 @@ class Corpus:
         return {
             "spec": {"seed": self.spec.seed, "normal_keys": self.spec.normal_keys,
                      "weeks": self.spec.weeks, "attacks_per_type": self.spec.attacks_per_type,
-                     "scale": self.spec.scale, "start": self.spec.start.isoformat()},
+                     "scale": self.spec.scale, "start": self.spec.start.isoformat(),
+                     "kinds": list(self.spec.kinds)},
             "canaries": list(self.canaries),
             "planted": [{"kind": p.kind, "alert_type": p.alert_type, "also": list(p.also),
                          "keys": list(p.keys), "start": p.start.isoformat(),
@@ -900,6 +903,8 @@ class _Gen:
             plans_normal.append(plan)
             n += 1
         for kind in ATTACK_KINDS:
+            if kind not in spec.kinds:
+                continue
             for index in range(spec.attacks_per_type):
                 self.attack(kind, index)
         for plan in self.plans:
@@ -955,5 +960,15 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 
 def generate(spec: CorpusSpec | None = None) -> Corpus:
-    """The synthetic org for ``spec`` (defaults: 40 normal keys, 5 weeks, one attack per kind)."""
-    return _Gen(spec or CorpusSpec()).build()
+    """The synthetic org for ``spec`` (defaults: 40 normal keys, 5 weeks, one attack per kind).
+
+    Raises:
+        ValueError: ``spec.kinds`` names an attack kind that does not exist.
+
+    """
+    spec = spec or CorpusSpec()
+    unknown = sorted(set(spec.kinds) - set(ATTACK_KINDS))
+    if unknown:
+        raise ValueError(f"unknown attack kind(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(ATTACK_KINDS)}")
+    return _Gen(spec).build()

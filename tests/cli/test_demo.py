@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from keyguard.demo_scenario import DEMO_USAGE
+from keyguard.usage.synthetic import generate
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,6 +37,18 @@ def test_demo_tour(tmp_path: Path) -> None:
         assert step in err
     assert "Changes since the last snapshot" in out
     assert "prod/app/anthropic" in out
+    # step 7: the real usage scan on the synthetic org, alerts table on stdout
+    for step in ("7. `keyguard usage scan` on 3 weeks", "registered as a canary",
+                 "gate (high and above): FAIL", "Planted in this export:",
+                 "What to look at, per alert type:", "Exit code 1"):
+        assert step in err
+    corpus = generate(DEMO_USAGE)
+    aliases = {k.key_id: k.alias for k in corpus.keys}
+    canary = corpus.canaries[0]
+    new_country = next(p.keys[0] for p in corpus.planted if p.kind == "new-country")
+    for key, kind in ((canary, "canary"), (new_country, "geography")):
+        block = out.split(f"KEY {key} ({aliases[key]})", 1)[1].split("\nKEY ", 1)[0]
+        assert kind in block
     assert "Traceback" not in err
     # nothing of the user's was created: no state, no fingerprint key file, no temp left over
     assert not (tmp_path / "data").exists()
@@ -48,4 +63,5 @@ def test_demo_json_is_a_valid_inventory(tmp_path: Path) -> None:
     assert len(doc["keys"]) > 50
     assert doc["errors"] == []
     assert "Changes since the last snapshot" in result.stderr  # later steps go to stderr
+    assert "KEY " in result.stderr  # the usage alerts table too
     assert "Demo finished" not in result.stderr  # --quiet drops the narration
