@@ -26,20 +26,24 @@ among the keys active that day (``(unattributed)`` excluded, because it mixes ca
     more often than chance (1 in 65,536), so two keys share a template when they share such
     signatures in at least two bands. This is a hash join, never an all-pairs comparison.
   - ``timing``: minute-level synchrony. Co-active minutes (both keys used in the same
-    minute) are compared with what the two keys' hourly activity alone predicts (the sum
-    over hours of ``a_h * b_h / 60``), so business hours, which synchronise every office at
-    the hour level, do not count; the pair is synchronised when co-active minutes reach
-    ``sync-min-minutes`` and ``sync-ratio`` times the expectation, or when they reach
-    ``sync-min-minutes`` inside hours that were quiet for both keys (no use within an hour
-    of that time of day in the previous ``history-days``), as when a script drives idle
-    keys together at night.
+    minute) are compared with what the two keys' hourly activity alone predicts
+    (``E`` = the sum over hours of ``a_h * b_h / 60``, active minutes per hour), so business
+    hours, which synchronise every office at the hour level, do not count. The pair is in
+    sync when co-active minutes ``C`` reach ``sync-min-minutes``, ``sync-ratio`` times
+    ``E`` and ``sync-z`` standard deviations above it (``(C - E) / sqrt(E + 1)``), as when
+    a script fires every key in the same ticks. A script that keeps keys busy every minute
+    leaves no minute-level excess; it is in sync when at least ``sync-min-minutes``
+    co-active minutes fall in hours quiet for both keys (no use within an hour of that time
+    of day in the previous ``history-days``) and both keys' quiet-hour use starts and stops
+    within ``sync-edge-seconds`` of each other (people sharing a hotel wifi at night do not
+    start and stop in the same minute).
 
 * **New for the pair.** A kind of evidence counts only if the same pair did not show that
   kind in the previous ``history-days``: a CI pipeline that always runs two keys from fresh
   runner IPs in lockstep, or two cron jobs firing at the same minute, are the pair's normal.
 * **Edges and groups.** Two keys are linked when at least ``min-kinds`` kinds of new
-  evidence join them (so a shared IP alone never does), or when they share at least
-  ``strong-templates`` new templates (0 turns that off). Groups are the connected parts of
+  evidence join them: a shared IP alone never does, nor does a new template alone (a
+  feature launch on several keys of one app). Groups are the connected parts of
   the graph after repeatedly removing keys with fewer than two links (so a chain of pairs
   is not a group), of at least ``min-group`` keys. Daily groups with a common member merge
   into one campaign.
@@ -50,14 +54,14 @@ among the keys active that day (``(unattributed)`` excluded, because it mixes ca
 
 Output: one ``high`` alert per member key per campaign. The message names the group size,
 the members and the kinds of links; evidence carries a stable ``group_id`` (hash of the
-sorted members), the members, link counts per kind, the shared IPs, user agents and number
-of templates, and when and how much the member used the shared values (``campaign_events``,
+sorted members), the members, link counts per kind, the shared IPs and user agents, the
+number of shared template signatures, and when and how much the member used the shared values (``campaign_events``,
 ``first_seen``/``last_seen``).
 
 Parameters (``[usage.detectors.coordination]``, defaults): ``min-group`` 4,
-``min-kinds`` 2, ``history-days`` 14, ``sync-min-minutes`` 5, ``sync-ratio`` 3.0,
-``template-min-events`` 3, ``template-min-share`` 0.05, ``common-keys`` 3,
-``max-value-keys`` 50, ``strong-templates`` 4.
+``min-kinds`` 2, ``history-days`` 14, ``sync-min-minutes`` 5, ``sync-ratio`` 1.5,
+``sync-z`` 5.0, ``sync-edge-seconds`` 60, ``template-min-events`` 3,
+``template-min-share`` 0.01, ``common-keys`` 3, ``max-value-keys`` 50.
 
 Cost: three DuckDB aggregates over the window plus ``2 * history-days`` of lookback
 (per key-day value sets, their self-join on shared fresh values, and minute activity of
@@ -205,8 +209,9 @@ FROM t LEFT JOIN qm qa ON qa.key_id = t.ka AND qa.day = t.day
 LEFT JOIN qm qb ON qb.key_id = t.kb AND qb.day = t.day
 """
 
-#: How much each member used the campaign's shared values. $1 members, $2/$3 window,
-#: $4 campaign days, $5 IPs, $6 user agents, $7 template band values.
+#: How much each member used the campaign's shared values (a request matches a template
+#: on two bands, like a pair does). $1 members, $2/$3 window, $4 campaign days, $5 IPs,
+#: $6 user agents, $7 template band values.
 _USE_SQL = f"""
 SELECT key_id, count(*), sum(greatest(coalesce(requests, 0), 1)), min(time), max(time),
        max(key_alias)
@@ -215,7 +220,7 @@ WHERE key_id IN (SELECT unnest($1::VARCHAR[])) AND time >= $2 AND time <= $3
   AND CAST(time AS DATE) IN (SELECT unnest($4::DATE[]))
   AND (source_ip IN (SELECT unnest($5::VARCHAR[]))
        OR user_agent IN (SELECT unnest($6::VARCHAR[]))
-       OR ({_FINGERPRINTED} AND list_has_any([{_BANDS}], $7::VARCHAR[])))
+       OR ({_FINGERPRINTED} AND len(list_intersect([{_BANDS}], $7::VARCHAR[])) >= 2))
 GROUP BY key_id
 """  # noqa: S608
 
@@ -233,7 +238,7 @@ class CoordinationParams:
     sync_edge_seconds: int = 60  # quiet-hour use must start and stop together within this
     template_min_events: int = 3  # requests behind a template signature, per key-day
     template_min_share: float = 0.01  # ...and their share of the key-day's prompts
-    common_keys: int = 3  # a value other keys already use this often is infrastructure
+    common_keys: int = 3  # a value this many other keys used in the history is infrastructure
     max_value_keys: int = 50  # a value shared by more keys in one day is infrastructure
 
     def __post_init__(self) -> None:
@@ -241,7 +246,8 @@ class CoordinationParams:
         where = "[usage.detectors.coordination]"
         for name, low in (("min_group", 3), ("min_kinds", 2), ("history_days", 1),
                           ("sync_min_minutes", 1), ("template_min_events", 2),
-                          ("common_keys", 1), ("max_value_keys", 2)):
+                          ("common_keys", 1), ("max_value_keys", 2), ("sync_z", 0),
+                          ("sync_edge_seconds", 0)):
             if getattr(self, name) < low:
                 raise ConfigError(f"{where} {name.replace('_', '-')} must be at least {low}, "
                                   f"got {getattr(self, name)}")

@@ -10,15 +10,18 @@ import functools
 import random
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from keyguard.config import parse_config
 from keyguard.errors import ConfigError
 from keyguard.model import Alert, Severity, UsageEvent
 from keyguard.usage.detectors import DetectorSettings
 from keyguard.usage.detectors._graph import dense_groups, merge_overlapping
 from keyguard.usage.detectors.coordination import CoordinationParams
 from keyguard.usage.prompt import fingerprint
+from keyguard.usage.settings import load_settings
 from keyguard.usage.store import Window
 from tests.usage.detectors.common import START
 from tests.usage.detectors.common import scan as scan_all
@@ -320,6 +323,16 @@ def test_params_refuse_values_that_would_link_everything(values: dict[str, float
                                                          message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         CoordinationParams(**values)  # type: ignore[arg-type]
+
+
+def test_params_come_from_the_config_table_and_bad_values_name_it() -> None:
+    table = {"coordination": {"min-group": 5, "sync-ratio": 2.0}}
+    config = parse_config({"usage": {"detectors": table}}, Path("kg.toml"))
+    params = load_settings(config.usage, "kg.toml").params_for("coordination", CoordinationParams)
+    assert (params.min_group, params.sync_ratio, params.min_kinds) == (5, 2.0, 2)
+    bad = parse_config({"usage": {"detectors": {"coordination": {"min-kinds": 1}}}}, Path("kg.toml"))
+    with pytest.raises(ConfigError, match=r"\[usage.detectors.coordination\] min-kinds"):
+        load_settings(bad.usage, "kg.toml")
 
 
 def test_dense_groups_need_two_links_per_member() -> None:
