@@ -25,6 +25,7 @@ from typing import BinaryIO, cast
 from keyguard.config import UsageConfig
 from keyguard.errors import UsageError
 from keyguard.model import UsageEvent
+from keyguard.usage import _parallel
 from keyguard.usage.importers import IMPORTERS, Importer, RowError
 
 #: How many decompressed bytes auto-detection looks at.
@@ -167,22 +168,30 @@ class UsageReader:
         stats.files += 1
         stats.files_per_format[importer.name] += 1
         try:
-            with _open(path) as stream:
-                for item in importer.read(stream, where):
-                    if isinstance(item, RowError):
-                        stats.add_error(item)
-                        continue
-                    stats.records += 1
-                    if self._duplicate(item):
-                        stats.duplicates += 1
-                        continue
-                    stats.events += 1
-                    stats.events_per_format[item.source_format] += 1
-                    yield item
+            if _parallel.suitable(path, head):
+                yield from self._counted(_parallel.read(path, importer, self._config), stats)
+            else:
+                with _open(path) as stream:
+                    yield from self._counted(importer.read(stream, where), stats)
         except (OSError, EOFError, zlib.error, RecursionError) as exc:
             # NOTE: a truncated gzip only fails when the importer reaches the cut; the
             # events before it are kept and the file gets one error.
             stats.add_error(RowError(where, 0, f"read stopped: {_reason(exc)}"))
+
+    def _counted(self, items: Iterable[UsageEvent | RowError], stats: ImportStats
+                 ) -> Iterator[UsageEvent]:
+        """The new events among ``items``; errors and duplicates are counted in ``stats``."""
+        for item in items:
+            if isinstance(item, RowError):
+                stats.add_error(item)
+                continue
+            stats.records += 1
+            if self._duplicate(item):
+                stats.duplicates += 1
+                continue
+            stats.events += 1
+            stats.events_per_format[item.source_format] += 1
+            yield item
 
     def _detect(self, head: bytes, path: str) -> Importer | None:
         for importer in self.importers():

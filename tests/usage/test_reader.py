@@ -211,3 +211,62 @@ def test_directory_walk_skips_unknown_files_explicit_files_are_errors(tmp_path: 
     assert (events, stats.errors, stats.skipped_files) == ([], 0, [str(tmp_path / "notes.txt")])
     _events, stats = _read([tmp_path / "notes.txt"])
     assert stats.errors == 1
+
+
+# --- parallel parsing of large JSONL files ------------------------------------------------
+
+
+def _mixed_log(path: Path) -> None:
+    lines = []
+    for i in range(120):
+        lines.append(json.dumps(_litellm_row(i, ip=("8.8.8.8", "81.2.69.142", "10.0.0.1")[i % 3])))
+        if i % 17 == 5:
+            lines.append('{"request_id": "broken", "api_key": ')  # a broken line
+        if i % 23 == 7:
+            lines.append("")
+        if i % 29 == 3:
+            lines.append(json.dumps(_litellm_row(i)))  # a duplicate request id
+        if i % 31 == 9:
+            lines.append(json.dumps({**_litellm_row(1000 + i), "prompt_tokens": -1}))  # bad value
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("max_block", [64 * 1024 * 1024, 700])
+def test_parallel_read_equals_the_serial_read(tmp_path: Path, max_block: int) -> None:
+    from keyguard.usage import _parallel
+
+    log = tmp_path / "spend.jsonl"
+    _mixed_log(log)
+    serial, serial_stats = _read([log])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_parallel, "MIN_BYTES", 0)
+        mp.setattr(_parallel, "BLOCK_BYTES", 300)  # many blocks, some cut mid-line
+        mp.setattr(_parallel, "_MAX_BLOCK", max_block)  # 700: a serial remainder too
+        mp.setattr(_parallel, "workers", lambda: 2)
+        assert _parallel.suitable(log, log.read_bytes()[:64])
+        parallel, parallel_stats = _read([log])
+    assert serial_stats.errors == 7 + 4  # broken lines and bad values, with their lines
+    assert parallel == serial
+    assert parallel_stats == serial_stats
+    first_r119 = next(n for n, text in enumerate(log.read_text().splitlines(), 1)
+                      if '"r119"' in text)
+    assert parallel[-1].origin == f"{log}:{first_r119}"
+
+
+def test_gzip_and_small_files_are_read_serially(tmp_path: Path) -> None:
+    from keyguard.usage import _parallel
+
+    row = json.dumps(_litellm_row(1)).encode() + b"\n"
+    small = tmp_path / "small.jsonl"
+    small.write_bytes(row)
+    packed = tmp_path / "packed.jsonl.gz"
+    packed.write_bytes(gzip.compress(row * 10))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_parallel, "workers", lambda: 2)
+        assert not _parallel.suitable(small, row)
+        mp.setattr(_parallel, "MIN_BYTES", 0)
+        assert _parallel.suitable(small, row)
+        assert not _parallel.suitable(packed, row)
+        assert not _parallel.suitable(small, b"[" + row)
+        mp.setattr(_parallel, "workers", lambda: 1)
+        assert not _parallel.suitable(small, row)
