@@ -84,6 +84,9 @@ from keyguard.usage.detectors import UNATTRIBUTED, Detector, DetectorSettings, u
 from keyguard.usage.store import UsageStore, Window, naive
 
 DAY_MS = 86_400_000
+_SAMPLE = 128  # prompts per day sampled to find the template centroid
+#: A stored ``sh1:`` fingerprint as a 64-bit integer (NULL for another version).
+_HEX = "TRY_CAST('0x' || substr({}, 5) AS UBIGINT)"
 #: Order in which reasons are reported.
 REASONS = ("trap", "extraction", "reasoning", "topic-sweep", "templated", "model-shift",
            "size-shift", "ratio-shift")
@@ -221,6 +224,21 @@ class _Finding:
     score: float
 
 
+def _learned(info: _Key, age: int, window: Window, params: PromptMixParams,
+             settings: DetectorSettings, days: int) -> bool:
+    """True when day ``age`` of the key has a baseline to be judged on (learning is over).
+
+    The key's first event lies ``learning_days`` before the day, and the baseline days
+    hold ``learning_min_events`` and ``min-baseline-requests`` requests.
+    """
+    first = info.first_time
+    day_start = (window.end - timedelta(days=age + 1)).astimezone(UTC).replace(tzinfo=None)
+    if first is None or (day_start - first).total_seconds() < settings.learning_days * 86400:
+        return False
+    requests = sum(d.requests for a, d in info.history.items() if age < a <= age + days)
+    return requests >= max(settings.learning_min_events, params.min_baseline_requests)
+
+
 def _merge(days: Iterable[_Day]) -> _Day:
     out = _Day()
     for d in days:
@@ -253,13 +271,16 @@ class PromptMixDetector:
         if not keys:
             return
         first_uses = self._first_uses(store, window)
-        templates = self._templates(store, window, lo, keys, params, days)
+        learned = {(k, age) for k, info in keys.items() for age in info.current
+                   if _learned(info, age, window, params, settings, days)}
+        templates = self._templates(store, window, lo, keys, learned, params, days)
         for key_id in sorted(keys):
             info = keys[key_id]
             findings: list[_Finding] = []
             for age in sorted(info.current, reverse=True):  # oldest day first
                 found = self._judge(key_id, age, info, window, params, settings, days,
-                                    first_uses, templates, {f.age for f in findings})
+                                    first_uses, templates, {f.age for f in findings},
+                                    (key_id, age) in learned)
                 if found is not None:
                     findings.append(found)
             if findings:
@@ -271,14 +292,17 @@ class PromptMixDetector:
     def _base_sql() -> str:
         return (
             "SELECT key_id, (epoch_ms($end) - epoch_ms(time)) // 86400000 AS age, "
-            "time >= $start AS cur, greatest(requests, 1) AS w, * EXCLUDE (key_id) "
-            "FROM events WHERE time >= $lo AND time <= $end AND key_id <> $unattributed "
-            "AND key_id IN (SELECT DISTINCT key_id FROM events WHERE time BETWEEN $start "
-            "AND $end)")
+            "time >= $start AS cur, greatest(requests, 1) AS w, time, model, input_tokens, "
+            "output_tokens, requests, prompt_chars, prompt_fingerprint, prompt_markers "
+            "FROM events WHERE time >= $lo AND time <= $end "
+            "AND key_id IN (SELECT unnest($keys::VARCHAR[]))")
 
     def _aggregate(self, store: UsageStore, window: Window, lo: datetime) -> dict[str, _Key]:
+        judged = [k for k in store.keys(window) if k != UNATTRIBUTED]
+        if not judged:
+            return {}
         params = {"start": naive(window.start), "end": naive(window.end), "lo": naive(lo),
-                  "unattributed": UNATTRIBUTED}
+                  "keys": judged}
         base = self._base_sql()
         keys: dict[str, _Key] = {}
         totals = self._q(store, f"""
@@ -303,22 +327,27 @@ class PromptMixDetector:
         # ratio: log2 of output/input tokens clamped to [-8, 6]. Aggregate rows with an
         # unknown request count (requests = 0) have no per-request size: left out.
         dims = self._q(store, f"""
-            WITH ev AS ({base})
-            SELECT key_id, age, cur, 'model', model, sum(w) FROM ev
-              WHERE model IS NOT NULL GROUP BY ALL
-            UNION ALL
-            SELECT key_id, age, cur, 'size', CAST(CAST(floor(log2(greatest(1, CASE
-                     WHEN input_tokens > 0 THEN input_tokens / requests
-                     ELSE coalesce(prompt_chars, 0) / 4 END))) AS INTEGER) AS VARCHAR), sum(w)
-              FROM ev WHERE requests > 0 AND (input_tokens > 0 OR prompt_chars > 0) GROUP BY ALL
-            UNION ALL
-            SELECT key_id, age, cur, 'ratio', CAST(CAST(least(6, greatest(-8, floor(log2(
-                     (output_tokens + 1.0) / (input_tokens + 1.0))))) AS INTEGER) AS VARCHAR),
-                   sum(w)
-              FROM ev WHERE input_tokens > 0 GROUP BY ALL""", params)  # noqa: S608
-        for key_id, age, cur, dim, bucket, w in dims:
+            WITH ev AS ({base}),
+            b AS (SELECT key_id, age, cur, w, model,
+                         CASE WHEN requests > 0 AND (input_tokens > 0 OR prompt_chars > 0)
+                         THEN CAST(floor(log2(greatest(1, CASE WHEN input_tokens > 0
+                              THEN input_tokens / requests ELSE coalesce(prompt_chars, 0) / 4
+                              END))) AS INTEGER) END AS size,
+                         CASE WHEN input_tokens > 0 THEN CAST(least(6, greatest(-8, floor(log2(
+                              (output_tokens + 1.0) / (input_tokens + 1.0))))) AS INTEGER)
+                         END AS ratio
+                  FROM ev)
+            SELECT key_id, age, cur, model, size, ratio, grouping(model, size, ratio), sum(w)
+            FROM b GROUP BY GROUPING SETS ((key_id, age, cur, model), (key_id, age, cur, size),
+                                          (key_id, age, cur, ratio))""", params)  # noqa: S608
+        # grouping() bits: 4 model, 2 size, 1 ratio (set when the column is rolled up)
+        for key_id, age, cur, model, size, ratio, rolled, w in dims:
+            dim, bucket = (("model", model) if rolled == 3 else ("size", size) if rolled == 5
+                           else ("ratio", ratio))
+            if bucket is None:
+                continue
             info = keys[key_id]
-            label = family(bucket) if dim == "model" else bucket
+            label = family(bucket) if dim == "model" else str(bucket)
             for target in ([info.history, info.current] if cur else [info.history]):
                 hist = target[int(age)].dims[dim]
                 hist[label] = hist.get(label, 0.0) + float(w)
@@ -344,32 +373,43 @@ class PromptMixDetector:
         return out
 
     def _templates(self, store: UsageStore, window: Window, lo: datetime,
-                   keys: Mapping[str, _Key], params: PromptMixParams,
-                   days: int) -> dict[tuple[str, int], dict[str, Any]]:
+                   keys: Mapping[str, _Key], learned: set[tuple[str, int]],
+                   params: PromptMixParams, days: int) -> dict[tuple[str, int], dict[str, Any]]:
         """The largest template cluster of each judged day with enough prompts.
 
         Centres are the day's 8 commonest fingerprints (ties broken by hash, so for a
         template whose fills all differ they are random members); the centre with the
         most prompts within ``template-bits`` wins, and is replaced by the bitwise
-        majority of those prompts (a member sits about half as far from this centroid as
-        from another member, so the cluster gathers nearly all fills of the template).
-        Then, for that centroid only: how many
-        baseline prompts fall within it, and the topics and reasoning share inside it.
+        majority of (a sample of) those prompts: a member sits about half as far from this
+        centroid as from another member, so the cluster gathers nearly all fills of the
+        template. Then, per key, centroids of different days that are the same template
+        are merged, and each distinct one is counted against the key's prompts of every
+        day once: that gives the baseline share, topics and reasoning inside the cluster.
         """
-        wanted = [(k, age) for k, info in keys.items() for age, day in info.current.items()
-                  if day.texts >= min(params.template_min_requests, params.sweep_min_requests)]
+        floor = min(params.template_min_requests, params.sweep_min_requests)
+        wanted = [(k, age, math.ceil(day.texts / _SAMPLE)) for k, info in keys.items()
+                  for age, day in info.current.items()
+                  if day.texts >= floor and (k, age) in learned]
         if not wanted:
             return {}
         bind = {"start": naive(window.start), "end": naive(window.end), "lo": naive(lo),
-                "unattributed": UNATTRIBUTED, "bits": params.template_bits,
-                "wk": [k for k, _ in wanted], "wa": [a for _, a in wanted]}
+                "keys": sorted(keys), "bits": params.template_bits,
+                "wk": [k for k, _, _ in wanted], "wa": [a for _, a, _ in wanted],
+                "wm": [m for _, _, m in wanted]}
+        # Centroids come from a sample of about _SAMPLE prompts per day (every m-th by a
+        # hash of time and fingerprint, so exact duplicates are sampled like any other);
+        # the exact cluster sizes are counted afterwards, for the few centroids that matter.
         rows = self._q(store, f"""
             WITH ev AS ({self._base_sql()}),
-            want AS (SELECT unnest($wk::VARCHAR[]) AS key_id, unnest($wa::BIGINT[]) AS age),
-            fp AS (SELECT e.key_id, e.age, ('0x' || substr(prompt_fingerprint, 5))::UBIGINT AS h,
-                          count(*) AS n
-                   FROM ev e JOIN want USING (key_id, age)
-                   WHERE e.cur AND prompt_fingerprint IS NOT NULL GROUP BY ALL),
+            want AS (SELECT unnest($wk::VARCHAR[]) AS key_id, unnest($wa::BIGINT[]) AS age,
+                            unnest($wm::UBIGINT[]) AS m),
+            picked AS (SELECT e.key_id, e.age, e.prompt_fingerprint AS fp, count(*) AS n
+                       FROM ev e JOIN want USING (key_id, age)
+                       WHERE e.cur AND e.prompt_fingerprint IS NOT NULL
+                         AND hash(e.time, e.prompt_fingerprint) % want.m = 0
+                       GROUP BY ALL),
+            fp AS MATERIALIZED (SELECT key_id, age, {_HEX.format("fp")} AS h, n FROM picked
+                   WHERE h IS NOT NULL),
             cand AS (SELECT key_id, age, h FROM (SELECT *, row_number() OVER (
                         PARTITION BY key_id, age ORDER BY n DESC, hash(h)) AS rn FROM fp)
                      WHERE rn <= 8),
@@ -385,42 +425,64 @@ class PromptMixDetector:
                      FROM near, range(64) AS r(bit) GROUP BY ALL),
             centre AS (SELECT key_id, age, bit_or(CASE WHEN 2 * ones > total
                               THEN (1::UBIGINT << bit) ELSE 0::UBIGINT END) AS h
-                       FROM ones GROUP BY ALL)
-            SELECT c.key_id, c.age, c.h, sum(f.n) FROM centre c JOIN fp f
-              ON f.key_id = c.key_id AND f.age = c.age AND bit_count(xor(c.h, f.h)) <= $bits
+                       FROM ones GROUP BY ALL),
+            sampled AS (SELECT key_id, age, sum(n) AS n FROM fp GROUP BY ALL)
+            SELECT c.key_id, c.age, c.h, sum(f.n) / any_value(s.n) FROM centre c
+              JOIN fp f ON f.key_id = c.key_id AND f.age = c.age
+                AND bit_count(xor(c.h, f.h)) <= $bits
+              JOIN sampled s ON s.key_id = c.key_id AND s.age = c.age
             GROUP BY ALL""", bind)  # noqa: S608
-        out: dict[tuple[str, int], dict[str, Any]] = {
-            (k, int(age)): {"centre": int(h), "members": int(n), "baseline": 0,
-                            "reasoning": 0, "topics": {}}
-            for k, age, h, n in rows}
+        out: dict[tuple[str, int], dict[str, Any]] = {}
+        distinct: list[tuple[str, int]] = []  # (key, centroid) counted once per key
+        for key_id, age, h, share in sorted(rows):
+            if share * keys[key_id].current[int(age)].texts < 0.8 * floor:
+                continue  # no cluster big enough to matter, even allowing for sampling
+            centre = int(h)
+            same = next((i for i, (k, c) in enumerate(distinct) if k == key_id
+                         and (c ^ centre).bit_count() <= params.template_bits // 2), None)
+            if same is None:
+                distinct.append((key_id, centre))
+                same = len(distinct) - 1
+            out[(key_id, int(age))] = {"centre": same, "members": 0, "baseline": 0,
+                                       "reasoning": 0, "topics": {}}
         if not out:
             return out
-        ck = list(out)
         bind = {"start": naive(window.start), "end": naive(window.end), "lo": naive(lo),
-                "unattributed": UNATTRIBUTED, "bits": params.template_bits, "days": days,
-                "ck": [k for k, _ in ck], "ca": [a for _, a in ck],
-                "ch": [out[c]["centre"] for c in ck]}
+                "keys": sorted({k for k, _ in distinct}), "bits": params.template_bits,
+                "ck": [k for k, _ in distinct], "ch": [c for _, c in distinct],
+                "ci": list(range(len(distinct)))}
         rows = self._q(store, f"""
             WITH ev AS ({self._base_sql()}),
-            c AS (SELECT unnest($ck::VARCHAR[]) AS key_id, unnest($ca::BIGINT[]) AS cage,
-                         unnest($ch::UBIGINT[]) AS centre),
-            m AS (SELECT c.key_id, c.cage, e.age, e.cur, e.prompt_markers FROM c
-                  JOIN ev e ON e.key_id = c.key_id AND e.age >= c.cage
-                  AND e.age <= c.cage + $days AND e.prompt_fingerprint IS NOT NULL
-                  AND bit_count(xor(c.centre,
-                      ('0x' || substr(e.prompt_fingerprint, 5))::UBIGINT)) <= $bits)
-            SELECT key_id, cage, age > cage AS base,
-                   regexp_extract(prompt_markers, 'topic:([a-z]+)', 1) AS topic,
-                   count(*), count_if(contains(coalesce(prompt_markers, ''), 'reasoning'))
-            FROM m WHERE age > cage OR cur GROUP BY ALL""", bind)  # noqa: S608
-        for key_id, cage, base, topic, n, reasoning in rows:
-            entry = out[(key_id, int(cage))]
-            if base:
-                entry["baseline"] += int(n)
-            else:
-                entry["reasoning"] += int(reasoning)
+            c AS (SELECT unnest($ck::VARCHAR[]) AS key_id, unnest($ch::UBIGINT[]) AS centre,
+                         unnest($ci::BIGINT[]) AS idx),
+            -- NOTE: parse each fingerprint once here; inside the join condition DuckDB
+            -- would parse it once per (row, centroid) pair (5x slower at 1M events).
+            mine AS (SELECT age, cur, key_id, prompt_markers,
+                            {_HEX.format("prompt_fingerprint")} AS h
+                     FROM ev WHERE key_id IN (SELECT key_id FROM c)
+                     AND prompt_fingerprint IS NOT NULL)
+            SELECT c.idx, e.age, e.cur,
+                   regexp_extract(coalesce(e.prompt_markers, ''), 'topic:([a-z]+)', 1),
+                   count(*), count_if(contains(coalesce(e.prompt_markers, ''), 'reasoning'))
+            FROM c JOIN mine e ON e.key_id = c.key_id
+            WHERE e.h IS NOT NULL AND bit_count(xor(c.centre, e.h)) <= $bits
+            GROUP BY ALL""", bind)  # noqa: S608
+        # per distinct centroid: members by age (in window or not); in-window topics
+        by_age: dict[int, dict[int, int]] = {}
+        current: dict[tuple[int, int], tuple[dict[str, int], int, int]] = {}
+        for idx, age, cur, topic, n, reasoning in rows:
+            ages = by_age.setdefault(int(idx), {})
+            ages[int(age)] = ages.get(int(age), 0) + int(n)
+            if cur:
+                topics, members, count = current.get((int(idx), int(age)), ({}, 0, 0))
                 if topic:
-                    entry["topics"][topic] = entry["topics"].get(topic, 0) + int(n)
+                    topics[topic] = topics.get(topic, 0) + int(n)
+                current[(int(idx), int(age))] = (topics, members + int(n), count + int(reasoning))
+        for (_key_id, age), entry in out.items():
+            ages = by_age.get(entry["centre"], {})
+            entry["baseline"] = sum(n for a, n in ages.items() if age < a <= age + days)
+            topics, members, reasoning = current.get((entry["centre"], age), ({}, 0, 0))
+            entry["topics"], entry["members"], entry["reasoning"] = topics, members, reasoning
         return out
 
     @staticmethod
@@ -441,7 +503,7 @@ class PromptMixDetector:
                params: PromptMixParams, settings: DetectorSettings, days: int,
                first_uses: Mapping[str, list[datetime]],
                templates: Mapping[tuple[str, int], Mapping[str, Any]],
-               flagged: set[int]) -> _Finding | None:
+               flagged: set[int], learned: bool) -> _Finding | None:
         day = info.current[age]
         base_days = {a: d for a, d in info.history.items() if age < a <= age + days}
         # Days this scan already flagged stay in the baseline totals but do not set the
@@ -449,13 +511,6 @@ class PromptMixDetector:
         calm = {a: d for a, d in base_days.items() if a not in flagged}
         base = _merge(base_days.values())
         day_end = window.end - timedelta(days=age)
-        day_start = day_end - timedelta(days=1)
-        first = info.first_time
-        start = day_start.astimezone(UTC).replace(tzinfo=None)
-        learned = (first is not None
-                   and (start - first).total_seconds() >= settings.learning_days * 86400
-                   and base.requests >= max(settings.learning_min_events,
-                                            params.min_baseline_requests))
         reasons: list[str] = []
         parts: list[str] = []
         evidence: dict[str, str | int | float] = {
