@@ -246,33 +246,52 @@ class _Judge:
     # -- loading -----------------------------------------------------------------------------
 
     def load(self) -> dict[str, _Key]:
-        """Hourly profiles of every attributed key with events in the window."""
+        """Hourly profiles of the attributed keys in the window that could raise an alert.
+
+        A key whose every hour in the window stays under the spike and plateau floors and
+        every day under the ramp floor cannot alert (rotation has its own query), so a
+        first pass in SQL drops it and its weeks of history never reach Python.
+        """
+        p = self.p
         lo, hi = naive(hour_start(self.range_hour)), naive(self.window.end)
-        start = naive(self.window.start)
-        active = ("key_id IN (SELECT DISTINCT key_id FROM events WHERE time BETWEEN ? AND ? "
-                  "AND key_id <> ?)")
+        last = self.store.query("SELECT max(time) FROM events WHERE time BETWEEN ? AND ?",
+                                [naive(self.window.start), hi])
+        if not last or last[0][0] is None:
+            return {}
+        # NOTE: with --since the window ends "now", past the data; judge only what exists.
+        self.end_hour = min(self.end_hour, hour_of(_aware(last[0][0])))
+        candidates = [str(r[0]) for r in self.store.query(
+            f"WITH hw AS (SELECT key_id, {_HOUR} AS h, sum({_REQUESTS}) AS n, "  # noqa: S608
+            "sum(input_tokens + output_tokens) AS t FROM events WHERE time BETWEEN ? AND ? "
+            "AND key_id <> ? GROUP BY key_id, h), "
+            "dw AS (SELECT key_id, max(n) AS top, max(t) AS top_tokens, sum(n) AS daily "
+            "FROM hw GROUP BY key_id, h // 24) "
+            "SELECT key_id FROM dw GROUP BY key_id "
+            "HAVING max(top) >= ? OR max(top_tokens) >= ? OR max(daily) >= ? ORDER BY 1",
+            [naive(hour_start(self.start_hour // DAY * DAY)), hi, UNATTRIBUTED,
+             min(p.spike_min_requests, p.plateau_min_requests), p.spike_min_tokens,
+             p.ramp_min_requests])]
+        if not candidates:
+            return {}
+        picked = "key_id IN (SELECT unnest(?::VARCHAR[]))"
         info = self.store.query(
             f"SELECT key_id, min(time), count(*) FILTER (WHERE time < ?), "  # noqa: S608
-            f"max(key_alias) FROM events WHERE time <= ? AND {active} GROUP BY key_id",
-            [lo, hi, start, hi, UNATTRIBUTED])
+            f"max(key_alias) FROM events WHERE time <= ? AND {picked} GROUP BY key_id",
+            [lo, hi, candidates])
         keys = {str(k): _Key(str(k), alias, hour_of(_aware(first)), int(n))
                 for k, first, n, alias in info}
         rows = self.store.query(
             f"SELECT key_id, {_HOUR} AS h, sum({_REQUESTS}), "  # noqa: S608
             "sum(input_tokens + output_tokens), count(*) FROM events "
-            f"WHERE time >= ? AND time <= ? AND {active} GROUP BY key_id, h",
-            [lo, hi, start, hi, UNATTRIBUTED])
-        data_end = self.start_hour
+            f"WHERE time >= ? AND time <= ? AND {picked} GROUP BY key_id, h",
+            [lo, hi, candidates])
         for key_id, hour, requests, tokens, count in rows:
             key = keys[str(key_id)]
             key.series["requests"][int(hour)] = int(requests)
             key.series["tokens"][int(hour)] = int(tokens or 0)
             key.counts[int(hour)] = int(count)
-            data_end = max(data_end, int(hour))
         for key in keys.values():
             key.finish()
-        # NOTE: with --since the window ends "now", past the data; judge only what exists.
-        self.end_hour = min(self.end_hour, data_end)
         return keys
 
     # -- profiles ----------------------------------------------------------------------------
@@ -285,8 +304,7 @@ class _Judge:
         start = day * DAY
         lo = max(key.first_hour, start - self.p.lookback_days * DAY, self.range_hour)
         events = key.events_before(start)
-        learned = (start - key.first_hour >= self.learning_hours
-                   and events >= self.settings.learning_min_events)
+        learned = self.learned(key, day)
         envelope: dict[str, float] = {}
         active_high = 0.0
         if learned:
@@ -299,6 +317,12 @@ class _Judge:
                      events)
         key._days[day] = found
         return found
+
+    def learned(self, key: _Key, day: int) -> bool:
+        """True when the key's history before ``day`` is long and large enough to judge it."""
+        start = day * DAY
+        return (start - key.first_hour >= self.learning_hours
+                and key.events_before(start) >= self.settings.learning_min_events)
 
     def baseline(self, key: _Key, metric: str, hour: int) -> _Baseline:
         """Earlier values of the hour's slot: hour-of-week, else hour-of-day, else all hours."""
@@ -486,13 +510,13 @@ class _Judge:
     def _ramp(self, key: _Key, day: int) -> tuple[list[int], float] | None:
         p = self.p
         start = day - p.ramp_days + 1
-        if p.ramp_days < 2 or not self.day(key, start).learned:
-            return None
         daily = key.daily()
         values = [daily.get(d, 0) for d in range(start, day + 1)]
-        if values[0] <= 0 or values[-1] < p.ramp_min_requests:
+        if p.ramp_days < 2 or values[0] <= 0 or values[-1] < p.ramp_min_requests:
             return None
         if any(b < a * (1 + p.ramp_min_step) for a, b in pairwise(values)):
+            return None
+        if not self.learned(key, start):
             return None
         lo = max(key.first_hour // DAY, day - p.lookback_days, self.range_hour // DAY)
         earlier = [daily.get(d, 0) for d in range(lo, start)]
@@ -534,13 +558,27 @@ class _Judge:
         """Owners whose keys take turns to push more than any one key ever did."""
         p = self.p
         lo, hi = naive(hour_start(self.range_hour)), naive(self.window.end)
-        owners = self.store.query(
-            f"SELECT {_OWNER} AS o, min(time) FROM events WHERE o IN (SELECT {_OWNER} "  # noqa: S608
-            "FROM events WHERE time BETWEEN ? AND ? AND key_id <> ? GROUP BY ALL HAVING "
-            f"count(DISTINCT key_id) >= ?) AND time <= ? GROUP BY o",
-            [naive(self.window.start), hi, UNATTRIBUTED, p.rotation_min_keys, hi])
-        if not owners:
+        # NOTE: a cheap SQL pass first: owners with, on some day of the window, enough hours
+        # held by one key and enough distinct holders; only those get the exact test below.
+        candidates = self.store.query(
+            f"WITH k AS (SELECT {_OWNER} AS o, key_id, {_HOUR} AS h, "  # noqa: S608
+            f"sum({_REQUESTS}) AS n FROM events WHERE time BETWEEN ? AND ? AND key_id <> ? "
+            f"AND {_OWNER} IS NOT NULL GROUP BY ALL), "
+            "hr AS (SELECT o, h, sum(n) AS total, max(n) AS top, arg_max(key_id, n) AS holder "
+            "FROM k GROUP BY o, h), "
+            "dy AS (SELECT o, h // 24 AS d, count(*) AS active, count(*) FILTER "
+            "(WHERE top >= ? * total) AS held, count(DISTINCT holder) FILTER "
+            "(WHERE top >= ? * total) AS holders FROM hr GROUP BY o, d) "
+            "SELECT DISTINCT o FROM dy WHERE held >= ? * active AND holders >= ?",
+            [naive(hour_start(self.start_hour // DAY * DAY)), hi, UNATTRIBUTED,
+             p.rotation_dominance, p.rotation_dominance, p.rotation_turn_share,
+             p.rotation_min_keys])
+        if not candidates:
             return
+        owners = self.store.query(
+            f"SELECT {_OWNER} AS o, min(time) FROM events WHERE "  # noqa: S608
+            "o IN (SELECT unnest(?::VARCHAR[])) AND time <= ? GROUP BY o",
+            [sorted(str(c[0]) for c in candidates), hi])
         first_hour = {str(o): hour_of(_aware(t)) for o, t in owners}
         rows = self.store.query(
             f"SELECT {_OWNER} AS o, key_id, {_HOUR} AS h, sum({_REQUESTS}), "  # noqa: S608
