@@ -42,11 +42,13 @@ among the keys active that day (``(unattributed)`` excluded, because it mixes ca
   kind in the previous ``history-days``: a CI pipeline that always runs two keys from fresh
   runner IPs in lockstep, or two cron jobs firing at the same minute, are the pair's normal.
 * **Edges and groups.** Two keys are linked when at least ``min-kinds`` kinds of new
-  evidence join them: a shared IP alone never does, nor does a new template alone (a
-  feature launch on several keys of one app). Groups are the connected parts of
-  the graph after repeatedly removing keys with fewer than two links (so a chain of pairs
-  is not a group), of at least ``min-group`` keys. Daily groups with a common member merge
-  into one campaign.
+  evidence join them, one of them behavioural (``template`` or ``timing``): a shared IP
+  alone never links keys, nor does a new template alone (a feature launch on several keys
+  of one app), nor do infrastructure kinds alone (services moved together to a new
+  cluster get a new egress address and a new base-image agent). Groups are the connected
+  parts of the graph after repeatedly removing keys with fewer than two links (so a chain
+  of pairs is not a group), of at least ``min-group`` keys. Daily groups with a common
+  member merge into one campaign.
 * **Learning.** Days are judged only once the store holds ``learning-days`` (shared
   setting) of history: on the first days of a store every value is new to every key.
   A key first seen before then does not get fresh evidence on its own first day; a key
@@ -89,6 +91,8 @@ from keyguard.usage.store import UsageStore, Window
 
 #: Kinds of link evidence, in report order.
 KINDS = ("ip", "template", "user_agent", "timing")
+#: Kinds about what the keys do rather than where from; every link needs one of them.
+BEHAVIOUR = frozenset({"template", "timing"})
 _LABELS = {"ip": "new shared source IPs", "template": "new shared prompt templates",
            "user_agent": "a new shared user agent", "timing": "synchronised timing"}
 #: Members named in the message before "+N more" (the evidence lists them all).
@@ -320,7 +324,7 @@ class CoordinationDetector:
         daily: list[tuple[date, frozenset[str], list[tuple[str, str]]]] = []
         for day in judged:
             edges = [pair for (d, pair), kinds in new.items()
-                     if d == day and len(kinds) >= params.min_kinds]
+                     if d == day and len(kinds) >= params.min_kinds and kinds & BEHAVIOUR]
             daily.extend((day, group, [e for e in edges if e[0] in group and e[1] in group])
                          for group in dense_groups(edges, params.min_group))
         for indexes in merge_overlapping(group for _, group, _ in daily):

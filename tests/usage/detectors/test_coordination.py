@@ -239,6 +239,17 @@ def test_office_moving_to_a_new_nat_address_is_not_a_campaign() -> None:
     assert scan(office(STAFF, 28, ip_from=(21, "4.4.4.4"))) == []
 
 
+def test_services_moved_together_to_a_new_cluster_stay_silent() -> None:
+    # new egress address and a new base-image agent for 6 services on the same day, same
+    # prompts and hours: only infrastructure changed
+    rng = random.Random(6)
+    moved = [event(key, START + timedelta(days=day, hours=13, seconds=rng.uniform(0, 8 * 3600)),
+                   "198.18.0.1", "python-httpx/0.28.1", service_prompt(n, rng))
+             for day in range(21, 28) if (START + timedelta(days=day)).weekday() < 5
+             for n, key in enumerate(VICTIMS) for _ in range(40)]
+    assert scan(office(STAFF, 21) + moved) == []
+
+
 def test_established_group_sharing_address_template_and_minutes_stays_silent() -> None:
     # an eval harness: 5 keys from one runner, one template, the same minutes, every night
     harness = [f"eval-{i}" for i in range(5)]
