@@ -66,8 +66,10 @@ _EXTRACTION = re.compile(
     r"original |hidden |initial |complete |verbatim |first )*(?:system prompt|system message|"
     r"initial instructions|original instructions|hidden instructions|developer message|"
     r"pre-?prompt|instructions you were given)"
-    r"|what (?:were|are|was|is) (?:your|the) (?:initial |original |first |hidden |exact |full )*"
+    r"|what (?:were|are|was|is) your (?:initial |original |first |hidden |exact |full )*"
     r"(?:system prompt|system message|instructions|prompt)"
+    r"|what (?:were|are|was|is) the (?:initial |original |first |hidden |exact |full )*"
+    r"(?:system prompt|system message|initial instructions|original instructions)"
     r"|(?:everything|all the text|the text) (?:above|before) (?:this|the first) (?:line|message)"
     r"|system prompt (?:verbatim|word for word)",
 )

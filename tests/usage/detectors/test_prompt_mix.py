@@ -5,11 +5,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from keyguard.config import UsageConfig
 from keyguard.model import Alert, Severity, UsageEvent
 from keyguard.usage import prompt
 from keyguard.usage.detectors import DetectorSettings
 from keyguard.usage.detectors.prompt_mix import PromptMixParams, family, jsd
 from keyguard.usage.prompt_markers import PromptClassifier
+from keyguard.usage.settings import load_settings
 from keyguard.usage.store import Window
 from tests.usage.detectors.common import START
 from tests.usage.detectors.common import scan as scan_all
@@ -194,7 +196,7 @@ def test_modest_drift_in_prompt_size_does_not_alert() -> None:
     assert scan(events, Window(START + timedelta(days=21), START + timedelta(days=24))) == []
 
 
-def test_aggregate_rows_and_unattributed_traffic_are_skipped() -> None:
+def test_unattributed_traffic_is_not_judged() -> None:
     events = service("(unattributed)", 21) + burst("(unattributed)", 21, 300, inp=60, out=3000)
     assert scan(events, day_window(21)) == []
 
@@ -330,3 +332,32 @@ def test_daily_runs_judge_each_day_once() -> None:
     events += service("k", 1, start_day=22, seed=5)
     assert len(scan(events, day_window(21))) == 1
     assert scan(events, day_window(22)) == []
+
+
+def test_batch_job_sending_one_template_around_the_clock_does_not_alert() -> None:
+    events = []
+    for day in range(28):
+        base = START + timedelta(days=day)
+        events += [req("batch", base + timedelta(minutes=3 * i),
+                       text=f"Classify support ticket {day * 1000 + i} for account "
+                            f"{i * 7919} as billing, shipping or other. Reply with one word.",
+                       inp=120 + i % 40, out=3)
+                   for i in range(400)]
+    assert scan(events, Window(START + timedelta(days=14), START + timedelta(days=28))) == []
+
+
+def test_aggregate_buckets_without_request_counts_do_not_alert() -> None:
+    # Anthropic/OpenAI usage reports: hourly token sums, request count unknown (0)
+    events = [req("agg", START + timedelta(hours=h), model="claude-sonnet-4-5", requests=0,
+                  inp=40_000 + 500 * (h % 7), out=9_000 + 300 * (h % 5))
+              for h in range(24 * 28)]
+    assert scan(events, Window(START + timedelta(days=21), START + timedelta(days=28))) == []
+
+
+def test_trap_strings_and_thresholds_are_valid_config() -> None:
+    usage = UsageConfig(detectors={"prompt-mix": {"trap-strings": ["decoy-9"],
+                                                  "min-divergence": 0.5}})
+    settings = load_settings(usage, "keyguard.toml")
+    params = settings.params_for("prompt-mix", PromptMixParams)
+    assert params.trap_strings == ("decoy-9",)
+    assert params.min_divergence == 0.5
