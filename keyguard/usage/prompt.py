@@ -158,7 +158,7 @@ def messages_text(messages: object) -> str | None:
         if isinstance(message, str):
             parts.append(message)
             continue
-        if not isinstance(message, Mapping):
+        if type(message) is not dict and not isinstance(message, Mapping):
             continue
         content = message.get("content")
         if isinstance(content, str):

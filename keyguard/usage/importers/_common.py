@@ -48,6 +48,8 @@ def get_path(record: Mapping[str, object], dotted: str) -> object:
 
 def as_mapping(value: object) -> Mapping[str, object]:
     """A JSON object, or a string holding one (CSV/DB exports stringify jsonb); else empty."""
+    if type(value) is dict:  # the common case, without the slow ABC check
+        return value
     if isinstance(value, Mapping):
         return value
     if isinstance(value, str) and value.lstrip().startswith("{"):

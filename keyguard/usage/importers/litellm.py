@@ -78,7 +78,7 @@ class LiteLLMImporter:
 def event_from_row(row: object, origin: str | None = None,
                    prompts: PromptClassifier | None = None) -> UsageEvent:
     """Map one spend-log row (a JSON object or a CSV dict) to an event."""
-    if not isinstance(row, Mapping):
+    if type(row) is not dict and not isinstance(row, Mapping):
         raise BadRow(f"expected a spend-log row object, got {type(row).__name__}")
     metadata = as_mapping(row.get("metadata"))
     key_id = opt_str(row.get("api_key"), "api_key") or opt_str(
