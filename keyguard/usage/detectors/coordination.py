@@ -98,6 +98,7 @@ _LABELS = {"ip": "new shared source IPs", "template": "new shared prompt templat
 #: Members named in the message before "+N more" (the evidence lists them all).
 _NAMED = 5
 _DAY = timedelta(days=1)
+_TICK = timedelta(microseconds=1)  # the store's time resolution
 
 # NOTE: the SQL below is built from constants only; every value is a bound parameter.
 # Fingerprints of another version (an older store) are not comparable and are left out.
@@ -284,6 +285,15 @@ class _Link:
         return len({value[0] for value in self.values.get("template", ())})
 
 
+@dataclass(frozen=True, slots=True)
+class _DayGroup:
+    """One day's dense group: its members and, per linked pair, the new kinds and the link."""
+
+    day: date
+    members: frozenset[str]
+    edges: dict[tuple[str, str], tuple[set[str], _Link]]
+
+
 @dataclass(slots=True)
 class _Campaign:
     """Merged daily groups: members, the links that joined them, and the days."""
@@ -292,6 +302,15 @@ class _Campaign:
     days: set[date] = field(default_factory=set)
     edges: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     values: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, found: _DayGroup) -> None:
+        """Fold one day's group in: members, days, link kinds and the shared values."""
+        self.members |= found.members
+        self.days.add(found.day)
+        for pair, (kinds, link) in found.edges.items():
+            self.edges.setdefault(pair, set()).update(kinds)
+            for kind in kinds:
+                self.values.setdefault(kind, set()).update(link.values.get(kind, ()))
 
 
 class CoordinationDetector:
@@ -307,12 +326,28 @@ class CoordinationDetector:
         row = store.query("SELECT min(time) FROM events WHERE key_id <> ?", [UNATTRIBUTED])
         if not row or row[0][0] is None:
             return
-        learned = (row[0][0] + timedelta(days=settings.learning_days)
-                   - timedelta(microseconds=1)).date() + _DAY
+        learned = (row[0][0] + timedelta(days=settings.learning_days) - _TICK).date() + _DAY
         start, end = _plain(window.start), _plain(window.end)
         judged = [d for d in _days(start.date(), end.date()) if d >= learned]
         if not judged:
             return
+        daily = self._daily(store, params, judged, end, learned)
+        alerted: set[str] = set()
+        if judged[0] == start.date() and start.time() != datetime.min.time():
+            # NOTE: the run before this one judged the start of this day with the events up
+            # to this window; members it grouped then were alerted then. Re-deriving that
+            # view keeps hourly runs from repeating a campaign every hour of its day.
+            before = self._daily(store, params, judged[:1], start - _TICK, learned)
+            alerted = {key for found in before for key in found.members}
+        for indexes in merge_overlapping(found.members for found in daily):
+            campaign = _Campaign()
+            for i in indexes:
+                campaign.add(daily[i])
+            yield from self._alerts(store, campaign, start, end, alerted)
+
+    def _daily(self, store: UsageStore, params: CoordinationParams, judged: list[date],
+               end: datetime, learned: date) -> list[_DayGroup]:
+        """Dense groups of each judged day, from the events up to ``end``."""
         history = timedelta(days=params.history_days)
         computed_from = judged[0] - history
         load_from = datetime.combine(computed_from - history, datetime.min.time())
@@ -321,25 +356,15 @@ class CoordinationDetector:
         candidates = sorted({pair for (day, pair), kinds in new.items() if kinds})
         self._timing(store, params, links, candidates, load_from, end, computed_from)
         new = self._new_kinds(links, judged, history)
-        daily: list[tuple[date, frozenset[str], list[tuple[str, str]]]] = []
+        daily: list[_DayGroup] = []
         for day in judged:
             edges = [pair for (d, pair), kinds in new.items()
                      if d == day and len(kinds) >= params.min_kinds and kinds & BEHAVIOUR]
-            daily.extend((day, group, [e for e in edges if e[0] in group and e[1] in group])
-                         for group in dense_groups(edges, params.min_group))
-        for indexes in merge_overlapping(group for _, group, _ in daily):
-            campaign = _Campaign()
-            for i in indexes:
-                day, group, edges = daily[i]
-                campaign.members |= group
-                campaign.days.add(day)
-                for pair in edges:
-                    kinds = new[day, pair]
-                    campaign.edges.setdefault(pair, set()).update(kinds)
-                    for kind in kinds:
-                        campaign.values.setdefault(kind, set()).update(
-                            links[day, pair].values.get(kind, ()))
-            yield from self._alerts(store, campaign, start, end)
+            for group in dense_groups(edges, params.min_group):
+                inside = {pair: (new[day, pair], links[day, pair]) for pair in edges
+                          if pair[0] in group and pair[1] in group}
+                daily.append(_DayGroup(day, group, inside))
+        return daily
 
     # -- evidence --------------------------------------------------------------------------
 
@@ -402,7 +427,7 @@ class CoordinationDetector:
     # -- alerts ----------------------------------------------------------------------------
 
     def _alerts(self, store: UsageStore, campaign: _Campaign, start: datetime,
-                end: datetime) -> Iterator[Alert]:
+                end: datetime, alerted: set[str]) -> Iterator[Alert]:
         members = sorted(campaign.members)
         values = campaign.values
         templates = values.get("template", set())
@@ -416,8 +441,8 @@ class CoordinationDetector:
         days = sorted(campaign.days)
         span = days[0].isoformat() + (f" to {days[-1].isoformat()}" if len(days) > 1 else "")
         for key in members:
-            if key not in use:
-                continue  # its shared use fell outside this window
+            if key not in use or key in alerted:
+                continue  # its shared use fell outside this window, or was alerted before
             events, requests, first, last, alias = use[key]
             others = [m for m in members if m != key]
             near = sorted({b if a == key else a for a, b in campaign.edges if key in (a, b)})

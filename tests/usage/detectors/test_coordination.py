@@ -228,6 +228,19 @@ def test_daily_run_the_next_day_does_not_repeat_the_campaign() -> None:
     assert len(scan(office(STAFF, 28) + attack, window=same_day)) == 6
 
 
+def test_hourly_runs_alert_a_campaign_once_and_only_new_members_later() -> None:
+    # 6 keys from 14:00, a 7th joins at 18:00; runs judge 00:00-16:00 and 16:00-24:00
+    late = campaign([*VICTIMS, STAFF[8]], day=22, hour=18, hours=2, ips=["198.51.100.7"], seed=5)
+    events = office(STAFF, 28) + campaign(VICTIMS, day=22, ips=["198.51.100.7"]) + late
+    day = START + timedelta(days=22)
+    cut = day + timedelta(hours=16)
+    first = scan(events, window=Window(day, cut))
+    assert sorted(a.subject for a in first) == VICTIMS
+    second = scan(events, window=Window(cut + timedelta(microseconds=1), day + timedelta(days=1)))
+    assert [a.subject for a in second] == [STAFF[8]]
+    assert second[0].evidence["group_size"] == 7  # named with the whole group
+
+
 # -- legitimate look-alikes ----------------------------------------------------------------
 
 def test_office_keys_sharing_nat_agent_and_business_hours_stay_silent() -> None:
