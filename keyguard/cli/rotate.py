@@ -82,6 +82,13 @@ MaxKeysOpt = Annotated[
                              help="Rotate at most N keys this run (blast radius); the rest "
                                   "are listed as deferred.")
 ]
+HooksOpt = Annotated[
+    Path | None,
+    typer.Option("--hooks", metavar="FILE",
+                 help="Consumer hooks (TOML [[hook]] select/command/timeout): commands run "
+                      "without a shell after the new key is stored and verified, before the "
+                      "old key is disabled; a failing hook rolls the rotation back."),
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 WaitOpt = Annotated[
     float, typer.Option("--wait", min=0, metavar="SECONDS",
@@ -102,6 +109,7 @@ def plan(
     select: SelectOpt = None,
     max_keys: MaxKeysOpt = None,
     grace_days: GraceOpt = 7,
+    hooks: HooksOpt = None,
     output_format: FormatOpt = PlanFormat.TABLE,
     out: Annotated[
         Path | None, typer.Option("--out", metavar="PLAN.json",
@@ -129,7 +137,7 @@ def plan(
         check_output_path(str(out))
     journal = _journal(app, state)
     result, built = _plan(app, policy, source, region, select, max_keys, grace_days, state,
-                          journal)
+                          journal, hooks)
     if out is not None:
         from keyguard.atomic import atomic_write
         from keyguard.rotation.plan import plan_to_dict
@@ -203,6 +211,7 @@ def run(
     region: RegionOpt = None,
     select: SelectOpt = None,
     grace_days: GraceOpt = 7,
+    hooks: HooksOpt = None,
     wait: WaitOpt = 0.0,
     output_format: FormatOpt = PlanFormat.TABLE,
     output: OutputOpt = "-",
@@ -227,7 +236,7 @@ def run(
     journal = _journal(app, state)
     if not do_apply:
         result, built = _plan(app, policy, source, region, select, max_keys, grace_days,
-                              state, journal)
+                              state, journal, hooks)
         write_output(_render_plan(built, output_format), output)
         if not app.quiet:
             pending = len(journal.incomplete())
@@ -245,7 +254,7 @@ def run(
             _finish(app, resumed, output_format, output, run_id, partial=False)
             return
         result, built = _plan(app, policy, source, region, select, max_keys, grace_days,
-                              state, journal)
+                              state, journal, hooks)
         if result.partial:
             _finish(app, resumed, output_format, output, run_id, partial=True,
                     note="partial inventory: nothing rotated (a copy in an unread store "
@@ -389,11 +398,13 @@ def _boundary() -> Callable[[], None] | None:
 
 def _plan(app: AppState, policy: Path | None, source: list[str] | None,
           region: list[str] | None, select: str | None, max_keys: int | None, grace_days: int,
-          state: Path | None, journal: Journal) -> tuple[Inventory, RotationPlan]:
+          state: Path | None, journal: Journal,
+          hooks_file: Path | None = None) -> tuple[Inventory, RotationPlan]:
     """Inventory (values inspected, to find copies), policy verdict, then the pure plan."""
     from keyguard.cli.inventory import make_fingerprinter, run_and_record
     from keyguard.config import load_policy_file, state_path
     from keyguard.engine import evaluate, load_policy
+    from keyguard.rotation.hooks import hooks_param, load_hooks
     from keyguard.rotation.plan import PlanInputs, build_plan
     from keyguard.rotation.rotators import ORDER, ROTATORS
     from keyguard.rotation.schedule import due_keys, parse_select
@@ -402,6 +413,7 @@ def _plan(app: AppState, policy: Path | None, source: list[str] | None,
 
     config = app.config()
     matcher = parse_select(select) if select is not None else None  # exit 2 before any work
+    hooks = load_hooks(hooks_file) if hooks_file is not None else []
     if policy is not None:
         policy_cfg, where = load_policy_file(policy), str(policy)
     else:
@@ -426,7 +438,8 @@ def _plan(app: AppState, policy: Path | None, source: list[str] | None,
     built = build_plan(PlanInputs(
         keys=result.keys, due=due_keys(checked.findings), planners=planners,
         writable_stores=frozenset(STORES.names()), completed=journal.completed(), now=report.now,
-        grace_days=grace_days, max_keys=max_keys, select=matcher))
+        grace_days=grace_days, max_keys=max_keys, select=matcher,
+        hooks_for=(lambda key: hooks_param(hooks, key)) if hooks else None))
     return result, built
 
 

@@ -21,8 +21,9 @@ from typing import Literal
 from keyguard.errors import KeyguardError
 from keyguard.registry import Registry
 from keyguard.rotation.context import RotationContext, Scratch, StepFailed
+from keyguard.rotation.hooks import run_hooks
 from keyguard.rotation.journal import Journal, TokenState
-from keyguard.rotation.plan import RotationItem, RotationPlan
+from keyguard.rotation.plan import HOOK_STEP, RotationItem, RotationPlan
 from keyguard.rotation.rotators import ROTATORS, Rotator, StepState
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ class Runner:
 
             state = StepState(facts=facts, scratch=self._scratch, note=note, started=started)
             try:
-                got = rotator.run(item, step, state)
+                got = (run_hooks(item, facts) if step == HOOK_STEP
+                       else rotator.run(item, step, state))
             except (StepFailed, KeyguardError) as exc:
                 return self._failed(rotator, item, step, str(exc), facts, started)
             except Exception as exc:

@@ -9,6 +9,7 @@ It never holds a secret value: copies are named by location, field and fingerpri
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +21,8 @@ from keyguard.errors import UsageError
 from keyguard.model import KeyRecord, KeyStatus
 
 PLAN_VERSION = 1
+#: The consumer-hooks step, run by the runner itself (see hooks.py), never by a rotator.
+HOOK_STEP = "hooks"
 
 Action = Literal["rotate", "cleanup"]
 
@@ -148,6 +151,8 @@ class PlanInputs:
     grace_days: int = 7
     max_keys: int | None = None
     select: Callable[[KeyRecord], bool] | None = None
+    #: Consumer hooks of a key as the item's ``hooks`` parameter (JSON), None when none match.
+    hooks_for: Callable[[KeyRecord], str | None] | None = None
 
 
 def build_plan(inputs: PlanInputs) -> RotationPlan:
@@ -189,8 +194,12 @@ def build_plan(inputs: PlanInputs) -> RotationPlan:
         built = planner(primary, [as_copy(c) for c in copies], inputs.keys, token, reason)
         if isinstance(built, Skipped):
             skipped[built.subject] = built
-        else:
-            items[primary.identity] = built
+            continue
+        hooks = inputs.hooks_for(primary) if inputs.hooks_for is not None else None
+        if hooks is not None:
+            built = dataclasses.replace(built, steps=with_hook_step(built.steps),
+                                        params={**built.params, "hooks": hooks})
+        items[primary.identity] = built
     ordered = [items[k] for k in sorted(items)]
     deferred: tuple[str, ...] = ()
     if inputs.max_keys is not None and len(ordered) > inputs.max_keys:
@@ -202,6 +211,17 @@ def build_plan(inputs: PlanInputs) -> RotationPlan:
                         skipped=tuple(sorted((*skipped.values(), *cleanup_skips),
                                              key=lambda s: s.subject)),
                         deferred=deferred)
+
+
+def with_hook_step(steps: tuple[str, ...]) -> tuple[str, ...]:
+    """Insert the hooks step right before the old key is disabled (else at the end).
+
+    Consumers reload while the old key still works; a failing hook rolls back.
+    """
+    if HOOK_STEP in steps:
+        return steps
+    at = steps.index("deactivate-old") if "deactivate-old" in steps else len(steps)
+    return (*steps[:at], HOOK_STEP, *steps[at:])
 
 
 def _primary(record: KeyRecord, inputs: PlanInputs

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import freezegun
+import pytest
 
 from tests.cli.conftest import Cli
+from tests.fixtures.aws import leaked_slices
 from tests.rotation import world
-from tests.rotation.world import SOURCES, assert_invariants, later, make_user, policy_file
+from tests.rotation.world import (
+    SOURCES,
+    assert_invariants,
+    keys_of,
+    later,
+    make_user,
+    policy_file,
+)
 
 rotation_moto = world.rotation_moto
 rot_env = world.rot_env
@@ -31,3 +41,206 @@ def test_run_due_apply_rotates_every_copy_and_keeps_shapes(cli: Cli, rot_env: st
     snap = assert_invariants(user, complete=True)
     assert snap.keys[user.old_id] == "Inactive"
     assert user.old_secret not in result.stdout + result.stderr  # type: ignore[attr-defined]
+
+
+def _journal(cli: Cli) -> Path:
+    return cli.home / "data" / "keyguard" / "rotation" / "journal.jsonl"
+
+
+def test_plan_out_then_apply_and_dry_run_changes_nothing(cli: Cli, rot_env: str, tmp_path: Path) -> None:
+    user = make_user("rt-plan", [("sm", "json"), ("ssm", "plain")])
+    policy = str(policy_file(tmp_path, 30))
+    sel = ["--select", f"name~^{user.name}/"]
+    dry = _run(cli, ["rotate", "run", "--due", "--policy", policy, *sel, *SOURCES])
+    assert dry.exit_code == 0, dry.stderr  # type: ignore[attr-defined]
+    assert f"ROTATE {user.name}/{user.old_id}" in dry.stdout  # type: ignore[attr-defined]
+    assert "dry run" in dry.stderr  # type: ignore[attr-defined]
+    assert_invariants(user, complete=False)
+    plan_path = tmp_path / "plan.json"
+    planned = _run(cli, ["rotate", "plan", "--policy", policy, *sel, *SOURCES, "--out", str(plan_path)])
+    assert planned.exit_code == 0, planned.stderr  # type: ignore[attr-defined]
+    doc = json.loads(plan_path.read_text())
+    assert [c["store"] for c in doc["items"][0]["copies"]] == ["aws-secretsmanager", "aws-ssm"]
+    assert user.old_secret not in plan_path.read_text()
+    refused = cli(["rotate", "apply", str(plan_path)])  # CliRunner's stdin is not a TTY
+    assert refused.exit_code == 2
+    assert "pass --yes" in refused.stderr
+    assert_invariants(user, complete=False)
+    applied = cli(["rotate", "apply", str(plan_path), "--yes"])
+    assert applied.exit_code == 0, applied.stdout + applied.stderr
+    assert "done" in applied.stdout
+    assert_invariants(user, complete=True)
+    again = cli(["rotate", "apply", str(plan_path), "--yes", "--format", "json"])
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["outcomes"][0]["status"] == "skipped"
+
+
+def test_old_key_deleted_after_grace_on_a_later_run(cli: Cli, rot_env: str, tmp_path: Path) -> None:
+    user = make_user("rt-grace", [("ssm", "env")])
+    sel = ["--select", f"name~^{user.name}/", *SOURCES, "--yes", "--apply"]
+    first = _run(cli, ["rotate", "run", "--due", "--policy", str(policy_file(tmp_path, 30)), *sel], 40)
+    assert first.exit_code == 0, first.stderr  # type: ignore[attr-defined]
+    new_id = assert_invariants(user, complete=True).held_id
+    lenient = str(policy_file(tmp_path, 90))  # the new key is not due again
+    early = _run(cli, ["rotate", "run", "--due", "--policy", lenient, *sel], 44)
+    assert early.exit_code == 0
+    assert user.old_id in keys_of(user)
+    status = _run(cli, ["rotate", "status"], 44)
+    assert status.exit_code == 0
+    assert f"awaiting deletion: aws-iam old key {user.old_id}" in status.stdout  # type: ignore[attr-defined]
+    late = _run(cli, ["rotate", "run", "--due", "--policy", lenient, *sel, "--format", "json"], 48)
+    assert late.exit_code == 0, late.stderr  # type: ignore[attr-defined]
+    outcomes = json.loads(late.stdout)["outcomes"]  # type: ignore[attr-defined]
+    assert [(o["action"], o["status"]) for o in outcomes] == [("cleanup", "done")]
+    assert keys_of(user) == {new_id: "Active"}
+
+
+def test_interrupted_rotation_status_exit_4_and_resume(cli: Cli, rot_env: str, tmp_path: Path) -> None:
+    user = make_user("rt-resume", [("sm", "json")])
+    from keyguard.rotation.journal import Journal
+    from tests.rotation.test_apply import item_for
+
+    item = item_for(user)
+    journal = Journal(_journal(cli))
+    now = datetime.now(UTC)
+    journal.append(now, item.token, "begin", item=item)
+    journal.append(now, item.token, "step-start", step="prepare")
+    status = cli(["rotate", "status"])
+    assert status.exit_code == 4
+    assert f"INTERRUPTED {item.token}" in status.stdout
+    assert "stopped at prepare" in status.stdout
+    resumed = cli(["rotate", "resume", "--yes", "--format", "json"])
+    assert resumed.exit_code == 1  # rolled back: the key still needs rotating
+    assert json.loads(resumed.stdout)["outcomes"][0]["status"] == "rolled-back"
+    assert cli(["rotate", "status"]).exit_code == 0
+    nothing = cli(["rotate", "resume"])
+    assert nothing.exit_code == 0
+    assert "no interrupted rotation" in nothing.stderr
+    assert_invariants(user, complete=False)
+
+
+def test_a_second_run_while_locked_exits_with_a_clear_message(cli: Cli, rot_env: str) -> None:
+    from keyguard.rotation.lock import RotationLock
+
+    with RotationLock(_journal(cli).parent / "lock", stamp="since test"):
+        result = cli(["rotate", "resume", "--yes"])  # nothing to resume: no lock needed
+        assert result.exit_code == 0
+        user = make_user("rt-lock", [("sm", "json")])
+        from keyguard.rotation.journal import Journal
+        from tests.rotation.test_apply import item_for
+
+        item = item_for(user)
+        Journal(_journal(cli)).append(datetime.now(UTC), item.token, "begin", item=item)
+        locked = cli(["rotate", "resume", "--yes"])
+    assert locked.exit_code == 2
+    assert locked.stderr.startswith("keyguard: error: another keyguard rotation run holds")
+    assert "since test" in locked.stderr
+    assert len(locked.stderr.strip().splitlines()) == 1
+
+
+def test_two_active_keys_and_max_keys(cli: Cli, rot_env: str, tmp_path: Path, unique_prefix: str) -> None:
+    stuck = make_user(f"{unique_prefix}-a", [("sm", "json")], spare="active")
+    ok1 = make_user(f"{unique_prefix}-b", [("sm", "json")])
+    ok2 = make_user(f"{unique_prefix}-c", [("ssm", "json")])
+    before = keys_of(stuck)
+    result = _run(cli, ["rotate", "run", "--due", "--apply", "--yes", "--max-keys", "1",
+                        "--policy", str(policy_file(tmp_path, 30)), "--select",
+                        f"name~^{unique_prefix}", *SOURCES])
+    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    assert keys_of(stuck) == before
+    assert_invariants(ok1, complete=True)
+    assert_invariants(ok2, complete=False)
+    plan = _run(cli, ["rotate", "plan", "--max-keys", "1", "--policy", str(policy_file(tmp_path, 30)),
+                      "--select", f"name~^{unique_prefix}", *SOURCES])
+    assert "never deletes an active key" in plan.stdout  # type: ignore[attr-defined]
+    # at +40 days ok1's new key looks 40 days old too, so two keys are due again
+    assert "DEFERRED by --max-keys: 1 key(s)" in plan.stdout  # type: ignore[attr-defined]
+
+
+def test_plan_is_deterministic(cli: Cli, rot_env: str, tmp_path: Path) -> None:
+    user = make_user("rt-det", [("sm", "json"), ("ssm", "plain")])
+    args = ["rotate", "plan", "--format", "json", "--policy", str(policy_file(tmp_path, 30)),
+            "--select", f"name~^{user.name}/", *SOURCES]
+    with freezegun.freeze_time(later(40)):
+        first, second = cli(args), cli(args)
+    assert first.exit_code == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert json.loads(first.stdout)["items"][0]["token"].startswith("rot-")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["rotate", "run"], "needs --due"),
+    (["rotate", "apply", "missing.json", "--yes"], "plan file not found"),
+    (["rotate", "plan", "--select", "colour=red"], "unknown field"),
+])
+def test_usage_errors_are_one_line_exit_2(cli: Cli, args: list[str], message: str) -> None:
+    result = cli(args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_tampered_plan_is_refused(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "plan.json"
+    bad.write_text('{"version": 1, "plan_id": "x", "created": "2026-11-27T00:00:00+00:00", '
+                   '"grace_days": 7, "items": [], "skipped": []}')
+    result = cli(["rotate", "apply", str(bad), "--yes"])
+    assert result.exit_code == 2
+    assert "plan_id does not match" in result.stderr
+
+
+def test_no_secret_in_output_logs_or_journal(cli: Cli, rot_env: str, tmp_path: Path) -> None:
+    user = make_user("rt-leak", [("sm", "json"), ("ssm", "plain"), ("sm", "env")])
+    result = _run(cli, ["-vv", "rotate", "run", "--due", "--apply", "--yes", "--policy",
+                        str(policy_file(tmp_path, 30)), "--select", f"name~^{user.name}/",
+                        *SOURCES, "--format", "json"])
+    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    new_secret = assert_invariants(user, complete=True).secrets[0]
+    texts = [result.stdout, result.stderr, _journal(cli).read_text()]  # type: ignore[attr-defined]
+    for secret in (user.old_secret, new_secret):
+        assert leaked_slices([secret], texts) == []
+
+
+def test_hooks_run_before_the_old_key_is_disabled_and_a_failing_hook_rolls_back(
+        cli: Cli, rot_env: str, tmp_path: Path, unique_prefix: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    good = make_user(f"{unique_prefix}-good", [("sm", "json")])
+    bad = make_user(f"{unique_prefix}-bad", [("ssm", "json"), ("sm", "plain")])
+    marker = tmp_path / "reloaded.txt"
+    record = ("import os, pathlib; pathlib.Path(os.environ['MARK']).write_text("
+              "os.environ['KEYGUARD_OLD_KEY_ID'] + ' ' + os.environ['KEYGUARD_NEW_KEY_ID'])")
+    hooks = tmp_path / "hooks.toml"
+    hooks.write_text(
+        f'[[hook]]\nselect = "name~^{good.name}/"\ncommand = {json.dumps([sys.executable, "-c", record])}\n'
+        f'[[hook]]\nselect = "name~^{bad.name}/"\ncommand = {json.dumps([sys.executable, "-c", "raise SystemExit(3)"])}\n')
+    monkeypatch.setenv("MARK", str(marker))  # hooks inherit keyguard's environment
+    result = _run(cli, ["rotate", "run", "--due", "--apply", "--yes", "--hooks", str(hooks),
+                        "--policy", str(policy_file(tmp_path, 30)), "--select",
+                        f"name~^{unique_prefix}", *SOURCES, "--format", "json"])
+    assert result.exit_code == 1, result.stderr  # type: ignore[attr-defined]
+    by_key = {o["key"].split("/")[0]: o for o in json.loads(result.stdout)["outcomes"]}  # type: ignore[attr-defined]
+    assert by_key[good.name]["status"] == "done"
+    assert by_key[bad.name]["status"] == "rolled-back"
+    assert "hook[0] (python" in by_key[bad.name]["message"]
+    assert "exited 3" in by_key[bad.name]["message"]
+    new_id = assert_invariants(good, complete=True).held_id
+    assert marker.read_text() == f"{good.old_id} {new_id}"
+    assert_invariants(bad, complete=False)
+
+
+def test_bad_hooks_file_is_exit_2(cli: Cli, tmp_path: Path) -> None:
+    hooks = tmp_path / "hooks.toml"
+    hooks.write_text('[[hook]]\nselect = "owner=x"\ncommand = "kubectl rollout restart"\n')
+    result = cli(["rotate", "plan", "--hooks", str(hooks)])
+    assert result.exit_code == 2
+    assert "'command' must be a non-empty list of strings" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "run", "status", "resume"])
+def test_every_rotate_command_has_help(cli: Cli, command: str) -> None:
+    result = cli(["rotate", command, "--help"])
+    assert result.exit_code == 0
+    assert "--format" in result.stdout
+    assert "Exit codes" in result.stdout

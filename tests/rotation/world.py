@@ -76,6 +76,10 @@ def rot_env(rotation_moto: str, monkeypatch: pytest.MonkeyPatch,
     empty.touch()
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    # every test starts from an empty world, so inventories stay small and fast
+    reset = urllib.request.Request(f"{rotation_moto}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(reset, timeout=10):  # noqa: S310  (loopback moto)
+        pass
     return rotation_moto
 
 
