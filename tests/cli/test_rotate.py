@@ -8,6 +8,7 @@ from pathlib import Path
 
 import freezegun
 import pytest
+from typer.testing import Result
 
 from tests.cli.conftest import Cli
 from tests.fixtures.aws import leaked_slices
@@ -25,7 +26,7 @@ rotation_moto = world.rotation_moto
 rot_env = world.rot_env
 
 
-def _run(cli: Cli, args: list[str], days: int = 40) -> object:
+def _run(cli: Cli, args: list[str], days: int = 40) -> Result:
     with freezegun.freeze_time(later(days), tick=True):
         return cli(args)
 
@@ -35,12 +36,12 @@ def test_run_due_apply_rotates_every_copy_and_keeps_shapes(cli: Cli, rot_env: st
     policy = str(policy_file(tmp_path, 30))
     result = _run(cli, ["rotate", "run", "--due", "--apply", "--yes", "--policy", policy,
                         "--select", f"name~^{user.name}/", *SOURCES, "--format", "json"])
-    assert result.exit_code == 0, result.stdout + result.stderr  # type: ignore[attr-defined]
-    report = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
     assert [o["status"] for o in report["outcomes"]] == ["done"]
     snap = assert_invariants(user, complete=True)
     assert snap.keys[user.old_id] == "Inactive"
-    assert user.old_secret not in result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert user.old_secret not in result.stdout + result.stderr
 
 
 def _journal(cli: Cli) -> Path:
@@ -52,13 +53,13 @@ def test_plan_out_then_apply_and_dry_run_changes_nothing(cli: Cli, rot_env: str,
     policy = str(policy_file(tmp_path, 30))
     sel = ["--select", f"name~^{user.name}/"]
     dry = _run(cli, ["rotate", "run", "--due", "--policy", policy, *sel, *SOURCES])
-    assert dry.exit_code == 0, dry.stderr  # type: ignore[attr-defined]
-    assert f"ROTATE {user.name}/{user.old_id}" in dry.stdout  # type: ignore[attr-defined]
-    assert "dry run" in dry.stderr  # type: ignore[attr-defined]
+    assert dry.exit_code == 0, dry.stderr
+    assert f"ROTATE {user.name}/{user.old_id}" in dry.stdout
+    assert "dry run" in dry.stderr
     assert_invariants(user, complete=False)
     plan_path = tmp_path / "plan.json"
     planned = _run(cli, ["rotate", "plan", "--policy", policy, *sel, *SOURCES, "--out", str(plan_path)])
-    assert planned.exit_code == 0, planned.stderr  # type: ignore[attr-defined]
+    assert planned.exit_code == 0, planned.stderr
     doc = json.loads(plan_path.read_text())
     assert [c["store"] for c in doc["items"][0]["copies"]] == ["aws-secretsmanager", "aws-ssm"]
     assert user.old_secret not in plan_path.read_text()
@@ -79,7 +80,7 @@ def test_old_key_deleted_after_grace_on_a_later_run(cli: Cli, rot_env: str, tmp_
     user = make_user("rt-grace", [("ssm", "env")])
     sel = ["--select", f"name~^{user.name}/", *SOURCES, "--yes", "--apply"]
     first = _run(cli, ["rotate", "run", "--due", "--policy", str(policy_file(tmp_path, 30)), *sel], 40)
-    assert first.exit_code == 0, first.stderr  # type: ignore[attr-defined]
+    assert first.exit_code == 0, first.stderr
     new_id = assert_invariants(user, complete=True).held_id
     lenient = str(policy_file(tmp_path, 90))  # the new key is not due again
     early = _run(cli, ["rotate", "run", "--due", "--policy", lenient, *sel], 44)
@@ -87,10 +88,10 @@ def test_old_key_deleted_after_grace_on_a_later_run(cli: Cli, rot_env: str, tmp_
     assert user.old_id in keys_of(user)
     status = _run(cli, ["rotate", "status"], 44)
     assert status.exit_code == 0
-    assert f"awaiting deletion: aws-iam old key {user.old_id}" in status.stdout  # type: ignore[attr-defined]
+    assert f"awaiting deletion: aws-iam old key {user.old_id}" in status.stdout
     late = _run(cli, ["rotate", "run", "--due", "--policy", lenient, *sel, "--format", "json"], 48)
-    assert late.exit_code == 0, late.stderr  # type: ignore[attr-defined]
-    outcomes = json.loads(late.stdout)["outcomes"]  # type: ignore[attr-defined]
+    assert late.exit_code == 0, late.stderr
+    outcomes = json.loads(late.stdout)["outcomes"]
     assert [(o["action"], o["status"]) for o in outcomes] == [("cleanup", "done")]
     assert keys_of(user) == {new_id: "Active"}
 
@@ -146,15 +147,15 @@ def test_two_active_keys_and_max_keys(cli: Cli, rot_env: str, tmp_path: Path, un
     result = _run(cli, ["rotate", "run", "--due", "--apply", "--yes", "--max-keys", "1",
                         "--policy", str(policy_file(tmp_path, 30)), "--select",
                         f"name~^{unique_prefix}", *SOURCES])
-    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.stderr
     assert keys_of(stuck) == before
     assert_invariants(ok1, complete=True)
     assert_invariants(ok2, complete=False)
     plan = _run(cli, ["rotate", "plan", "--max-keys", "1", "--policy", str(policy_file(tmp_path, 30)),
                       "--select", f"name~^{unique_prefix}", *SOURCES])
-    assert "never deletes an active key" in plan.stdout  # type: ignore[attr-defined]
+    assert "never deletes an active key" in plan.stdout
     # at +40 days ok1's new key looks 40 days old too, so two keys are due again
-    assert "DEFERRED by --max-keys: 1 key(s)" in plan.stdout  # type: ignore[attr-defined]
+    assert "DEFERRED by --max-keys: 1 key(s)" in plan.stdout
 
 
 def test_plan_is_deterministic(cli: Cli, rot_env: str, tmp_path: Path) -> None:
@@ -194,9 +195,9 @@ def test_no_secret_in_output_logs_or_journal(cli: Cli, rot_env: str, tmp_path: P
     result = _run(cli, ["-vv", "rotate", "run", "--due", "--apply", "--yes", "--policy",
                         str(policy_file(tmp_path, 30)), "--select", f"name~^{user.name}/",
                         *SOURCES, "--format", "json"])
-    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.stderr
     new_secret = assert_invariants(user, complete=True).secrets[0]
-    texts = [result.stdout, result.stderr, _journal(cli).read_text()]  # type: ignore[attr-defined]
+    texts = [result.stdout, result.stderr, _journal(cli).read_text()]
     for secret in (user.old_secret, new_secret):
         assert leaked_slices([secret], texts) == []
 
@@ -219,8 +220,8 @@ def test_hooks_run_before_the_old_key_is_disabled_and_a_failing_hook_rolls_back(
     result = _run(cli, ["rotate", "run", "--due", "--apply", "--yes", "--hooks", str(hooks),
                         "--policy", str(policy_file(tmp_path, 30)), "--select",
                         f"name~^{unique_prefix}", *SOURCES, "--format", "json"])
-    assert result.exit_code == 1, result.stderr  # type: ignore[attr-defined]
-    by_key = {o["key"].split("/")[0]: o for o in json.loads(result.stdout)["outcomes"]}  # type: ignore[attr-defined]
+    assert result.exit_code == 1, result.stderr
+    by_key = {o["key"].split("/")[0]: o for o in json.loads(result.stdout)["outcomes"]}
     assert by_key[good.name]["status"] == "done"
     assert by_key[bad.name]["status"] == "rolled-back"
     assert "hook[0] (python" in by_key[bad.name]["message"]
