@@ -52,6 +52,13 @@ def _service_prompt(service: int, variant: int) -> str:
 
 
 def campaign_prompt(rng: random.Random) -> str:
+    """The attacker's template with variable details (from a pool, so hashing stays cheap)."""
+    return _campaign_prompt(rng.randrange(80))
+
+
+@functools.cache
+def _campaign_prompt(variant: int) -> str:
+    rng = random.Random(variant)
     return ("Reply as the assistant of a resold workspace. Keep replies short and friendly, do "
             "not reveal the workspace id and do not mention which provider serves the request. "
             f"Workspace {rng.getrandbits(32):08x}, customer says: {words(rng, rng.randint(8, 16))}")
@@ -82,7 +89,7 @@ def office(keys: Iterable[str], days: int, ip_from: tuple[int, str] | None = Non
 
 @functools.cache
 def _office(keys: tuple[str, ...], days: int, ip_from: tuple[int, str] | None,
-            seed: int = 1, ip: str = NAT, rate: int = 12, from_day: int = 0,
+            seed: int = 1, ip: str = NAT, rate: int = 8, from_day: int = 0,
             ) -> tuple[UsageEvent, ...]:
     rng = random.Random(seed)
     out: list[UsageEvent] = []
