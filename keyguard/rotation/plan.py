@@ -246,6 +246,8 @@ def _cleanups(inputs: PlanInputs) -> tuple[list[RotationItem], list[Skipped]]:
         rec = by_key_id.get((done.rotator, done.old_key_id))
         if rec is None:
             continue  # already deleted (or not in this inventory's sources)
+        if inputs.select is not None and not inputs.select(rec):
+            continue
         if rec.status is KeyStatus.ACTIVE:
             skips.append(Skipped(rec.identity, "old key was re-activated after rotation "
                                  f"{done.token}; not deleting it"))

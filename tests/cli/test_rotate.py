@@ -245,3 +245,32 @@ def test_every_rotate_command_has_help(cli: Cli, command: str) -> None:
     assert result.exit_code == 0
     assert "--format" in result.stdout
     assert "Exit codes" in result.stdout
+
+
+def test_partial_inventory_rotates_nothing_exit_3(cli: Cli, rot_env: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    user = make_user("rt-partial", [("sm", "json")])
+    monkeypatch.delenv("VAULT_ADDR", raising=False)  # the vault source fails: no address
+    result = _run(cli, ["rotate", "run", "--due", "--apply", "--yes", "--policy",
+                        str(policy_file(tmp_path, 30)), "--select", f"name~^{user.name}/",
+                        *SOURCES, "--source", "vault"])
+    assert result.exit_code == 3, result.stderr
+    assert "partial inventory: nothing rotated" in result.stderr
+    assert_invariants(user, complete=False)
+
+
+def test_apply_stops_with_exit_4_on_an_unsettled_rotation(cli: Cli, rot_env: str, tmp_path: Path) -> None:
+    user = make_user("rt-stop", [("sm", "json")])
+    plan_path = tmp_path / "plan.json"
+    planned = _run(cli, ["rotate", "plan", "--policy", str(policy_file(tmp_path, 30)), "--select",
+                         f"name~^{user.name}/", *SOURCES, "--out", str(plan_path)])
+    assert planned.exit_code == 0, planned.stderr
+    from keyguard.rotation.journal import Journal
+    from keyguard.rotation.plan import plan_from_json
+
+    (item,) = plan_from_json(plan_path.read_text(), "plan").items
+    Journal(_journal(cli)).append(datetime.now(UTC), item.token, "begin", item=item)
+    result = cli(["rotate", "apply", str(plan_path), "--yes"])
+    assert result.exit_code == 4
+    assert "rotate resume" in result.stderr
+    assert_invariants(user, complete=False)
