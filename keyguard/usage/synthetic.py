@@ -9,7 +9,8 @@ Normal keys (profiles; every one must stay silent):
 * ``business-hours``: a service used on weekdays in its office's time zone (US, DE, IN,
   GB, JP, BR, SG...), weekends near zero, from the office NAT addresses that every key of
   that office shares, with common client user agents (coordination trap: shared NAT IPs,
-  shared agents and business-hour timing are synchronised by nature).
+  shared agents and business-hour timing are synchronised by nature); on about 4% of
+  nights an on-call engineer sends a handful of requests from a home address.
 * ``batch``: a 24/7 job at a flat hourly rate from fixed cloud addresses, sometimes
   restarted on a new address of the same cloud region.
 * ``ci``: short bursts (tens of requests in minutes) a few times a day and a nightly
@@ -643,9 +644,17 @@ class _Gen:
                 self.emit(plan, when, self.rng.choice(ips), agent=agent)
 
     def run_business(self, plan: _Plan) -> None:
+        zone = ZoneInfo(plan.tz)
         for day in range(plan.start_day, self.days):
             rate = plan.rate * (2.2 if plan.launch_day is not None and day >= plan.launch_day else 1)
             self.office_day(plan, day, plan.info.home, plan.tz, rate, plan.ips)
+            if self.rng.random() < 0.04:  # on-call: a few requests late at night, from home
+                local = self.day(day).date()
+                late = datetime(local.year, local.month, local.day, 23, self.rng.randrange(60),
+                                tzinfo=zone)
+                address = self.ip(plan.info.home)
+                for i in range(self.rng.randint(3, 10)):
+                    self.emit(plan, late + timedelta(minutes=2 * i), address)
 
     def run_batch(self, plan: _Plan) -> None:
         ips = list(plan.ips)
