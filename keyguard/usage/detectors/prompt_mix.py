@@ -33,7 +33,8 @@ and ``claude-3-5-sonnet-20241022`` are ``claude-sonnet``; ``gpt-4o-2024-08-06`` 
 ``gpt-4.1`` are ``gpt``; ``gpt-4o-mini`` is ``gpt-mini``), and distributions are over
 families. A family the key never used counts as its main baseline family when it is a
 *release*: at least ``release-min-keys`` (default 3) keys of the store first used it within
-``release-days`` (default 7) before the day's end. Size and ratio are still judged.
+``release-days`` (default 14) before the day's end (staggered roll-outs included). Size and
+ratio are still judged.
 
 **Prompt text signals** (only for events with a prompt fingerprint or markers; see
 ``keyguard.usage.prompt_markers``):
@@ -43,7 +44,7 @@ families. A family the key never used counts as its main baseline family when it
   fingerprints) holds at least ``template-min-requests`` (200) requests and
   ``template-min-share`` (0.5) of the day's prompts, and is new: under
   ``template-known-share`` (0.02) of the baseline's prompts fall in it. Alone it alerts only
-  when the day's volume is ``template-volume-factor`` (3) times the key's median baseline
+  when the day's volume is ``template-volume-factor`` (5) times the key's median baseline
   day (a feature launch adds a template, a scraper floods one); with another reason it
   makes that reason stronger.
 * ``reasoning``: the share of prompts with reasoning-elicitation phrasing reaches
@@ -110,12 +111,12 @@ class PromptMixParams:
     divergence_margin: float = 1.25
     min_median_shift: float = 2.0
     release_min_keys: int = 3
-    release_days: float = 7.0
+    release_days: float = 14.0
     template_bits: int = 12
     template_min_requests: int = 200
     template_min_share: float = 0.5
     template_known_share: float = 0.02
-    template_volume_factor: float = 3.0
+    template_volume_factor: float = 5.0
     reasoning_min_share: float = 0.3
     reasoning_factor: float = 3.0
     reasoning_min_requests: int = 50
