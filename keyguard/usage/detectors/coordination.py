@@ -106,64 +106,68 @@ _BANDS = ", ".join(f"'{i}' || substr(prompt_fingerprint, {len(PREFIX) + 1 + 4 * 
                    for i in range(4))
 _FINGERPRINTED = (f"prompt_fingerprint LIKE '{PREFIX}%' AND "
                   f"length(prompt_fingerprint) = {len(PREFIX) + 16}")
+# NOTE: one GROUP BY per band, labelled after grouping: several times faster than unnesting
+# four strings per request. Keys travel as 64-bit hashes (``k``) and values as hashes of
+# (kind, value) (``vh``) so the big sorts and joins compare integers, not 64-char key ids.
+_TEMPLATE_BANDS = "\n  UNION ALL\n".join(
+    f"  SELECT k, day, '{i}' || b AS value, n FROM (SELECT k, day, "  # noqa: S608
+    f"substr(prompt_fingerprint, {len(PREFIX) + 1 + 4 * i}, 4) AS b, count(*) AS n "
+    f"FROM ev WHERE {_FINGERPRINTED} GROUP BY ALL)" for i in range(4))
 
 #: Shared fresh values per (day, key pair, kind). $1/$2 load range, $3 unattributed,
 #: $4/$5 template thresholds, $6 first computed day, $7 history days, $8 learned day,
 #: $9 max keys per value, $10 common keys.
 _LINKS_SQL = f"""
 WITH ev AS (
-  SELECT key_id, CAST(time AS DATE) AS day, source_ip, user_agent, prompt_fingerprint
+  SELECT hash(key_id) AS k, CAST(time AS DATE) AS day, source_ip, user_agent, prompt_fingerprint
   FROM events WHERE time >= $1 AND time <= $2 AND key_id <> $3
 ),
-bands AS (
-  SELECT key_id, day, unnest([{_BANDS}]) AS value FROM ev WHERE {_FINGERPRINTED}
-),
 tpl AS (
-  SELECT key_id, day, value, count(*) AS n FROM bands GROUP BY ALL
+{_TEMPLATE_BANDS}
 ),
 tpl_total AS (
-  SELECT key_id, day, count(*) AS total FROM ev WHERE {_FINGERPRINTED} GROUP BY ALL
+  SELECT k, day, count(*) AS total FROM ev WHERE {_FINGERPRINTED} GROUP BY ALL
 ),
 kv AS (
-  SELECT DISTINCT key_id, day, 'ip' AS kind, source_ip AS value FROM ev
-  WHERE source_ip IS NOT NULL AND source_ip <> ''
-  UNION ALL
-  SELECT DISTINCT key_id, day, 'user_agent', user_agent FROM ev
-  WHERE user_agent IS NOT NULL AND user_agent <> ''
-  UNION ALL
-  SELECT t.key_id, t.day, 'template', t.value FROM tpl t JOIN tpl_total USING (key_id, day)
-  WHERE t.n >= $4 AND t.n >= $5 * tpl_total.total
+  SELECT k, day, kind, value, hash(kind, value) AS vh FROM (
+    SELECT DISTINCT k, day, 'ip' AS kind, source_ip AS value FROM ev
+    WHERE source_ip IS NOT NULL AND source_ip <> ''
+    UNION ALL
+    SELECT DISTINCT k, day, 'user_agent', user_agent FROM ev
+    WHERE user_agent IS NOT NULL AND user_agent <> ''
+    UNION ALL
+    SELECT t.k, t.day, 'template', t.value FROM tpl t JOIN tpl_total USING (k, day)
+    WHERE t.n >= $4 AND t.n >= $5 * tpl_total.total)
 ),
 seen AS (
-  SELECT key_id, day, kind, value,
-         lag(day) OVER (PARTITION BY key_id, kind, value ORDER BY day) AS prev
+  SELECT k, day, vh, kind, value, lag(day) OVER (PARTITION BY hash(k, vh) ORDER BY day) AS prev
   FROM kv
 ),
-first_use AS (
-  SELECT key_id, CAST(min(time) AS DATE) AS first_day FROM events
+names AS (
+  SELECT key_id, hash(key_id) AS k, CAST(min(time) AS DATE) AS first_day FROM events
   WHERE key_id <> $3 GROUP BY key_id
 ),
 fresh AS (
-  SELECT s.key_id, s.day, s.kind, s.value FROM seen s JOIN first_use f USING (key_id)
+  SELECT n.key_id, s.k, s.day, s.vh, s.kind, s.value FROM seen s JOIN names n USING (k)
   WHERE s.day >= $6 AND (s.prev IS NULL OR s.day - s.prev > $7)
-    AND (f.first_day < s.day OR s.day >= $8)
+    AND (n.first_day < s.day OR s.day >= $8)
 ),
 fanout AS (
-  SELECT day, kind, value FROM fresh GROUP BY ALL HAVING count(*) BETWEEN 2 AND $9
+  SELECT day, vh FROM fresh GROUP BY ALL HAVING count(*) BETWEEN 2 AND $9
 ),
 prior AS (
-  SELECT f.day, f.kind, f.value, count(DISTINCT kv.key_id) AS users FROM fanout f
-  JOIN kv ON kv.kind = f.kind AND kv.value = f.value AND kv.day < f.day AND kv.day >= f.day - $7
+  SELECT f.day, f.vh, count(DISTINCT kv.k) AS users FROM fanout f
+  JOIN kv ON kv.vh = f.vh AND kv.day < f.day AND kv.day >= f.day - $7
   GROUP BY ALL
 ),
 shared AS (
-  SELECT f.day, f.kind, f.value FROM fanout f LEFT JOIN prior p USING (day, kind, value)
+  SELECT f.day, f.vh FROM fanout f LEFT JOIN prior p USING (day, vh)
   WHERE coalesce(p.users, 0) < $10
 )
 SELECT a.day, a.key_id, b.key_id, a.kind, list(a.value ORDER BY a.value)
 FROM shared s
-JOIN fresh a ON a.day = s.day AND a.kind = s.kind AND a.value = s.value
-JOIN fresh b ON b.day = s.day AND b.kind = s.kind AND b.value = s.value AND a.key_id < b.key_id
+JOIN fresh a ON a.day = s.day AND a.vh = s.vh
+JOIN fresh b ON b.day = s.day AND b.vh = s.vh AND a.key_id < b.key_id
 GROUP BY ALL
 """  # noqa: S608
 
