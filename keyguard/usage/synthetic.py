@@ -54,8 +54,8 @@ campaign-distinct-ip        coordination    5-12 keys, each from its own address
 canary                      canary          a canary key used a few times
 ==========================  ==============  ============================================
 
-Attacks start after the victims' learning period (day 14 or 45% of the corpus, whichever
-is later). Victim keys are extra keys with ordinary profiles, so their normal traffic
+Attacks start well after the victims' 7-day learning period (from day 14, or 45% into the
+corpus if later; attacks that need a working day may move back to the Friday before). Victim keys are extra keys with ordinary profiles, so their normal traffic
 outside the attack span must stay silent too.
 
 Output: LiteLLM ``LiteLLM_SpendLogs`` rows (``api_key`` = sha256 of a fake virtual key,
