@@ -265,6 +265,7 @@ class Run:
     seconds: float
     cpu: float
     rss_mib: float
+    worker_rss_mib: float  # the largest parse worker (0 when the file was read serially)
     phases: dict[str, float]
 
 
@@ -274,12 +275,15 @@ def run_child(args: list[str]) -> Run:
                           capture_output=True, text=True, cwd=tempfile.gettempdir())
     out = json.loads(done.stdout.strip().splitlines()[-1])
     return Run(float(out["seconds"]), float(out["cpu"]), float(out["rss_mib"]),
+               float(out["worker_rss_mib"]),
                {str(k): float(v) for k, v in out.get("phases", {}).items()})
 
 
 def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds of this process and of its finished children (the parse workers)."""
+    own, workers = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                         resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
 def child_main(kind: str, path: str, state: str) -> None:
@@ -292,6 +296,7 @@ def child_main(kind: str, path: str, state: str) -> None:
     result = child_baseline(path) if kind == "baseline" else child_scan(path, state)
     result["cpu"] = _cpu() - began
     result["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["worker_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(result))
 
 
@@ -330,8 +335,9 @@ def report(r: Result) -> str:
     return "\n".join([
         f"{n:>9,} rows ({r.size / 2**30:.2f} GiB): duckdb floor {b.seconds:6.1f} s "
         f"({n / b.seconds:,.0f} rows/s, {b.rss_mib:.0f} MiB); keyguard scan {s.seconds:6.1f} s "
-        f"({n / s.seconds:,.0f} rows/s, peak RSS {s.rss_mib:.0f} MiB); ratio {s.seconds / b.seconds:.1f}",
-        f"{'':>12}cpu seconds (all threads): duckdb {b.cpu:.1f}, keyguard {s.cpu:.1f}, "
+        f"({n / s.seconds:,.0f} rows/s, peak RSS {s.rss_mib:.0f} MiB + {s.worker_rss_mib:.0f} MiB "
+        f"per parse worker); ratio {s.seconds / b.seconds:.1f}",
+        f"{'':>12}cpu seconds (all threads and workers): duckdb {b.cpu:.1f}, keyguard {s.cpu:.1f}, "
         f"ratio {s.cpu / b.cpu:.1f}",
         f"{'':>12}import {imported:.1f} s ({n / max(imported, 1e-9):,.0f} rows/s); detection "
         f"{sum(detectors.values()):.1f} s: " + ", ".join(f"{k} {v:.1f}" for k, v in detectors.items()),
