@@ -306,6 +306,8 @@ class _Campaign:
     days: set[date] = field(default_factory=set)
     edges: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     values: dict[str, set[str]] = field(default_factory=dict)
+    #: Synchronised links: (co-active minutes, minutes expected from hourly activity).
+    sync: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
 
     def add(self, found: _DayGroup) -> None:
         """Fold one day's group in: members, days, link kinds and the shared values."""
@@ -315,6 +317,8 @@ class _Campaign:
             self.edges.setdefault(pair, set()).update(kinds)
             for kind in kinds:
                 self.values.setdefault(kind, set()).update(link.values.get(kind, ()))
+            if "timing" in kinds:
+                self.sync[pair] = (link.co_minutes, link.expected_minutes)
 
 
 class CoordinationDetector:
@@ -441,7 +445,8 @@ class CoordinationDetector:
         use = {r[0]: r[1:] for r in rows}
         group_id = "cg-" + hashlib.sha256("\n".join(members).encode()).hexdigest()[:12]
         per_kind = {k: sum(1 for kinds in campaign.edges.values() if k in kinds) for k in KINDS}
-        kinds_text = ", ".join(f"{_LABELS[k]} ({n} links)" for k, n in per_kind.items() if n)
+        kinds_text = ", ".join(f"{_LABELS[k]} on {n} of {len(campaign.edges)} links"
+                               for k, n in per_kind.items() if n)
         days = sorted(campaign.days)
         span = days[0].isoformat() + (f" to {days[-1].isoformat()}" if len(days) > 1 else "")
         for key in members:
@@ -469,16 +474,23 @@ class CoordinationDetector:
                 "first_seen": iso(_utc(first)) or "",
                 "last_seen": iso(_utc(last)) or "",
             }
+            mine = [numbers for pair, numbers in campaign.sync.items() if key in pair]
+            timing = ""
+            if mine:
+                co, expected = max(mine, key=lambda n: n[0] - n[1])
+                evidence["sync_co_minutes"], evidence["sync_expected_minutes"] = co, round(expected, 1)
+                timing = (f"; its most synchronised link shares {co} active minutes where "
+                          f"{expected:.1f} were expected")
             yield Alert(
                 rule_id=self.id,
                 severity=Severity.HIGH,
                 subject=key,
                 key_alias=alias,
                 message=(f"Key {key} is one of {len(members)} keys used as one campaign on "
-                         f"{span} (with {named}), linked {len(near)} times to other members "
-                         f"by evidence new to each pair: {kinds_text}; {events} event(s) "
-                         f"used the shared values between {evidence['first_seen']} and "
-                         f"{evidence['last_seen']}."),
+                         f"{span} (with {named}): linked to {len(near)} of them by behaviour "
+                         f"new to each pair, group-wide {kinds_text}{timing}; {events} "
+                         f"event(s) used the shared values between {evidence['first_seen']} "
+                         f"and {evidence['last_seen']}."),
                 evidence=evidence,
                 first_seen=_utc(first),
                 last_seen=_utc(last),

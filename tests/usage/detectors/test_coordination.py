@@ -179,7 +179,12 @@ def test_distinct_ip_campaign_with_a_common_agent_is_found_by_template_and_timin
     assert evidence["links_template"] == 15
     assert evidence["links_timing"] == 15
     assert evidence["shared_template_signatures"] >= 2  # type: ignore[operator]
-    assert "synchronised timing" in alerts[0].message
+    assert "synchronised timing on 15 of 15 links" in alerts[0].message
+    co, expected = evidence["sync_co_minutes"], evidence["sync_expected_minutes"]
+    assert isinstance(co, int)
+    assert isinstance(expected, float)
+    assert co >= 1.5 * expected  # same-minute use far above what hourly activity predicts
+    assert f"shares {co} active minutes where {expected:.1f} were expected" in alerts[0].message
 
 
 def test_continuous_night_campaign_is_synchronised_by_starting_and_stopping_together() -> None:
