@@ -54,22 +54,31 @@ among the keys active that day (``(unattributed)`` excluded, because it mixes ca
   A key first seen before then does not get fresh evidence on its own first day; a key
   that first appears later does (a campaign may use freshly made keys).
 
+* **Runs.** A run whose window starts mid-day first re-derives that day's groups from the
+  events before the window (what the previous run saw) and does not alert their members
+  again, so hourly runs report a campaign once; a key that joins it later still alerts.
+
 Output: one ``high`` alert per member key per campaign. The message names the group size,
-the members and the kinds of links; evidence carries a stable ``group_id`` (hash of the
-sorted members), the members, link counts per kind, the shared IPs and user agents, the
-number of shared template signatures, and when and how much the member used the shared values (``campaign_events``,
-``first_seen``/``last_seen``).
+the other members, the kinds of links and the timing numbers; evidence carries a stable
+``group_id`` (hash of the sorted members), the members and the ones this key is linked to,
+link counts per kind, the shared IPs and user agents, the number of shared template
+signatures, ``sync_co_minutes``/``sync_expected_minutes`` of the key's most synchronised
+link, and when and how much the key used the shared values (``campaign_events``,
+``campaign_requests``, ``first_seen``/``last_seen``). A request counts as using a shared
+template when it matches shared signatures in two bands, so the key's own traffic of that
+day is left out.
 
 Parameters (``[usage.detectors.coordination]``, defaults): ``min-group`` 4,
 ``min-kinds`` 2, ``history-days`` 14, ``sync-min-minutes`` 5, ``sync-ratio`` 1.5,
 ``sync-z`` 5.0, ``sync-edge-seconds`` 60, ``template-min-events`` 3,
-``template-min-share`` 0.01, ``common-keys`` 3, ``max-value-keys`` 50.
+``template-min-share`` 0.01, ``common-keys`` 3, ``max-value-keys`` 50. Values that would
+let one kind of evidence or a pair make a campaign are refused (ConfigError).
 
-Cost: three DuckDB aggregates over the window plus ``2 * history-days`` of lookback
-(per key-day value sets, their self-join on shared fresh values, and minute activity of
-the candidate pairs only); Python sees only per-pair summaries. Known limit: a day split
-across two runs is judged in both, so a campaign starting late in one run's last day can
-alert again in the next run.
+Cost: DuckDB aggregates over the window plus ``2 * history-days`` of lookback (per key-day
+value sets, their self-join on shared fresh values, then minute activity of the candidate
+pairs only); Python sees only per-pair summaries, never events. Rarity is applied as
+thresholds (``common-keys``, ``max-value-keys``) rather than IDF weights: a weight would
+still let many weak shared values add up to a link, which is exactly the NAT case.
 """
 
 from __future__ import annotations
