@@ -275,6 +275,17 @@ def test_services_moved_together_to_a_new_cluster_stay_silent() -> None:
     assert scan(office(STAFF, 21) + moved) == []
 
 
+def test_keys_rotated_together_stay_silent() -> None:
+    # a rotation run replaces 5 keys on one day; each new key takes over its old key's
+    # traffic (same address, agent, template, hours): new keys, nothing shared anew
+    cutover = START + timedelta(days=21)
+    old = [e for e in office(STAFF, 28) if e.key_id not in STAFF[:5] or e.time < cutover]
+    renamed = [f"{key}-v2" for key in STAFF[:5]]
+    new = [e for e in _office(tuple(renamed), 28, None) if e.time >= cutover]
+    assert {e.key_id for e in new} == set(renamed)
+    assert scan(old + new) == []
+
+
 def test_established_group_sharing_address_template_and_minutes_stays_silent() -> None:
     # an eval harness: 5 keys from one runner, one template, the same minutes, every night
     harness = [f"eval-{i}" for i in range(5)]
