@@ -31,10 +31,12 @@ after a feature change does not alert. Reasons ``model-shift``, ``size-shift``,
 prefixes, dates, versions and tokens with digits removed: ``claude-sonnet-4-5-20250929``
 and ``claude-3-5-sonnet-20241022`` are ``claude-sonnet``; ``gpt-4o-2024-08-06`` and
 ``gpt-4.1`` are ``gpt``; ``gpt-4o-mini`` is ``gpt-mini``), and distributions are over
-families. A family the key never used counts as its main baseline family when it is a
-*release*: at least ``release-min-keys`` (default 3) keys of the store first used it within
-``release-days`` (default 14) before the day's end (staggered roll-outs included). Size and
-ratio are still judged.
+families. A family that is a *release* for the key counts as the key's main other family,
+in the day and in the baseline (so the days after the switch, when the baseline still
+remembers the old family, do not alert either): at least ``release-min-keys`` (default 3)
+keys of the store, this one included, first used it within ``release-days`` (default 14)
+of this key's first use, all before the end of the day judged (staggered roll-outs
+included). Size and ratio are still judged.
 
 **Prompt text signals** (only for events with a prompt fingerprint or markers; see
 ``keyguard.usage.prompt_markers``):
@@ -359,18 +361,16 @@ class PromptMixDetector:
             keys[key_id].first_time = first
         return {k: v for k, v in keys.items() if v.current}
 
-    def _first_uses(self, store: UsageStore, window: Window) -> dict[str, list[datetime]]:
+    def _first_uses(self, store: UsageStore,
+                    window: Window) -> dict[str, dict[str, datetime]]:
         """For each model family, when each key of the store first used it (release rule)."""
-        firsts: dict[tuple[str, str], datetime] = {}
+        out: dict[str, dict[str, datetime]] = {}
         for key_id, model, first in self._q(store, """
                 SELECT key_id, model, min(time) FROM events WHERE model IS NOT NULL
                 AND time <= $end GROUP BY ALL""", {"end": naive(window.end)}):
-            name = (key_id, family(model))
-            if name not in firsts or first < firsts[name]:
-                firsts[name] = first
-        out: dict[str, list[datetime]] = {}
-        for (_key, fam), first in firsts.items():
-            out.setdefault(fam, []).append(first)
+            keys = out.setdefault(family(model), {})
+            if key_id not in keys or first < keys[key_id]:
+                keys[key_id] = first
         return out
 
     def _templates(self, store: UsageStore, window: Window, lo: datetime,
@@ -502,7 +502,7 @@ class PromptMixDetector:
 
     def _judge(self, key_id: str, age: int, info: _Key, window: Window,
                params: PromptMixParams, settings: DetectorSettings, days: int,
-               first_uses: Mapping[str, list[datetime]],
+               first_uses: Mapping[str, Mapping[str, datetime]],
                templates: Mapping[tuple[str, int], Mapping[str, Any]],
                flagged: set[int], learned: bool) -> _Finding | None:
         day = info.current[age]
@@ -533,7 +533,7 @@ class PromptMixDetector:
             evidence["extraction_baseline_share"] = round(base_extraction, 4)
             score += 5
         if learned:
-            score += self._shift(day, base, calm, params, first_uses, day_end,
+            score += self._shift(key_id, day, base, calm, params, first_uses, day_end,
                                  reasons, parts, evidence)
             score += self._text(key_id, age, day, base, base_days, params,
                                 templates.get((key_id, age)), reasons, parts, evidence)
@@ -541,8 +541,8 @@ class PromptMixDetector:
             return None
         return _Finding(age, reasons, evidence, parts, day, score)
 
-    def _shift(self, day: _Day, base: _Day, base_days: Mapping[int, _Day],
-               params: PromptMixParams, first_uses: Mapping[str, list[datetime]],
+    def _shift(self, key_id: str, day: _Day, base: _Day, base_days: Mapping[int, _Day],
+               params: PromptMixParams, first_uses: Mapping[str, Mapping[str, datetime]],
                day_end: datetime, reasons: list[str], parts: list[str],
                evidence: dict[str, str | int | float]) -> float:
         """Model/size/ratio divergence against the baseline; returns a score (0: none)."""
@@ -550,15 +550,15 @@ class PromptMixDetector:
             return 0.0
         score = 0.0
         for dim in ("model", "size", "ratio"):
-            now_hist, base_hist = dict(day.dims[dim]), base.dims[dim]
+            now_hist, base_hist = dict(day.dims[dim]), dict(base.dims[dim])
             if sum(now_hist.values()) < params.min_window_requests or \
                     sum(base_hist.values()) < params.min_baseline_requests:
                 continue
             if dim == "model":
-                now_hist, migrated = self._migrations(now_hist, base_hist, first_uses, day_end,
-                                                      params)
+                now_hist, base_hist, migrated = self._migrations(
+                    key_id, now_hist, base_hist, first_uses, day_end, params)
                 if migrated:
-                    evidence["migrated_families"] = ", ".join(migrated)
+                    evidence["released_families"] = ", ".join(migrated)
             divergence = jsd(now_hist, base_hist)
             if divergence < params.min_divergence:
                 continue
@@ -581,21 +581,43 @@ class PromptMixDetector:
         return score
 
     @staticmethod
-    def _migrations(now_hist: dict[str, float], base_hist: Mapping[str, float],
-                    first_uses: Mapping[str, list[datetime]], day_end: datetime,
-                    params: PromptMixParams) -> tuple[dict[str, float], list[str]]:
-        """Count families that are org-wide releases as the key's main baseline family."""
-        main = max(base_hist, key=lambda f: (base_hist[f], f))
-        since = naive(day_end - timedelta(days=params.release_days))
-        end = naive(day_end)
-        migrated: list[str] = []
-        for fam in [f for f in now_hist if f not in base_hist]:
-            adopters = sum(1 for t in first_uses.get(fam, ())
-                           if since is not None and end is not None and since <= t <= end)
-            if adopters >= params.release_min_keys:
-                now_hist[main] = now_hist.get(main, 0.0) + now_hist.pop(fam)
-                migrated.append(fam)
-        return now_hist, sorted(migrated)
+    def _migrations(key_id: str, now_hist: Mapping[str, float], base_hist: Mapping[str, float],
+                    first_uses: Mapping[str, Mapping[str, datetime]], day_end: datetime,
+                    params: PromptMixParams) -> tuple[dict[str, float], dict[str, float], list[str]]:
+        """Both histograms with the key's org-wide-release families counted as its old family.
+
+        A family is a release for this key when the key switched to it (it used another
+        family first) and at least ``release-min-keys`` keys (this one included) first used
+        it within ``release-days`` of this key's first use, all no later than the day judged. Its requests count as the key's main other
+        family, in the day and in the baseline, for as long as the baseline remembers
+        the old family: a migration never looks like a shift.
+        """
+        end = day_end.astimezone(UTC).replace(tzinfo=None)
+        spread = timedelta(days=params.release_days)
+        released: list[str] = []
+        started = min((keys[key_id] for keys in first_uses.values() if key_id in keys),
+                      default=None)
+        for fam in sorted(set(now_hist) | set(base_hist)):
+            adopters = first_uses.get(fam, {})
+            mine = adopters.get(key_id)
+            if mine is None or started is None or mine <= started:
+                continue  # the key's first family is where it started, not a migration
+            near = sum(1 for t in adopters.values() if t <= end and abs(t - mine) <= spread)
+            if near >= params.release_min_keys:
+                released.append(fam)
+        others = {f: w for f, w in base_hist.items() if f not in released}
+        if not released or not others:
+            return dict(now_hist), dict(base_hist), []
+        main = max(others, key=lambda f: (others[f], f))
+
+        def mapped(hist: Mapping[str, float]) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for fam, weight in hist.items():
+                target = main if fam in released else fam
+                out[target] = out.get(target, 0.0) + weight
+            return out
+
+        return mapped(now_hist), mapped(base_hist), released
 
     @staticmethod
     def _threshold(dim: str, base_days: Mapping[int, _Day], params: PromptMixParams) -> float:
