@@ -164,8 +164,9 @@ def test_org_wide_release_of_a_new_family_does_not_alert_but_one_key_alone_does(
     keys = ["a", "b", "c"]
     events = [e for i, k in enumerate(keys) for e in service(k, 21, model="gpt-4o-mini", seed=i)]
     switched = [e for i, k in enumerate(keys)
-                for e in service(k, 2, model="o4-mini", start_day=21, seed=10 + i)]
-    assert scan(events + switched, day_window(21)) == []
+                for e in service(k, 6, model="o4-mini", start_day=21, seed=10 + i)]
+    for day in range(21, 27):  # the switch day and the days after, while the baseline
+        assert scan(events + switched, day_window(day)) == [], day  # still holds gpt
     alone = service("a", 2, model="o4-mini", start_day=21, seed=10)
     alerts = scan(events + alone, day_window(21))
     assert [(a.subject, a.evidence["reasons"]) for a in alerts] == [("a", "model-shift")]
