@@ -89,6 +89,15 @@ HooksOpt = Annotated[
                       "without a shell after the new key is stored and verified, before the "
                       "old key is disabled; a failing hook rolls the rotation back."),
 ]
+AlertsOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--alerts", metavar="REPORT.json",
+                 help="`keyguard usage scan --format json` report(s): keys named in an alert "
+                      "are held back unless --approve (repeatable)."),
+]
+ApproveOpt = Annotated[
+    bool, typer.Option("--approve", help="Also rotate keys named in --alerts (after review).")
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 WaitOpt = Annotated[
     float, typer.Option("--wait", min=0, metavar="SECONDS",
@@ -110,6 +119,8 @@ def plan(
     max_keys: MaxKeysOpt = None,
     grace_days: GraceOpt = 7,
     hooks: HooksOpt = None,
+    alerts: AlertsOpt = None,
+    approve: ApproveOpt = False,
     output_format: FormatOpt = PlanFormat.TABLE,
     out: Annotated[
         Path | None, typer.Option("--out", metavar="PLAN.json",
@@ -137,7 +148,7 @@ def plan(
         check_output_path(str(out))
     journal = _journal(app, state)
     result, built = _plan(app, policy, source, region, select, max_keys, grace_days, state,
-                          journal, hooks)
+                          journal, hooks, alerts, approve)
     if out is not None:
         from keyguard.atomic import atomic_write
         from keyguard.rotation.plan import plan_to_dict
@@ -212,6 +223,8 @@ def run(
     select: SelectOpt = None,
     grace_days: GraceOpt = 7,
     hooks: HooksOpt = None,
+    alerts: AlertsOpt = None,
+    approve: ApproveOpt = False,
     wait: WaitOpt = 0.0,
     output_format: FormatOpt = PlanFormat.TABLE,
     output: OutputOpt = "-",
@@ -236,7 +249,7 @@ def run(
     journal = _journal(app, state)
     if not do_apply:
         result, built = _plan(app, policy, source, region, select, max_keys, grace_days,
-                              state, journal, hooks)
+                              state, journal, hooks, alerts, approve)
         write_output(_render_plan(built, output_format), output)
         if not app.quiet:
             pending = len(journal.incomplete())
@@ -254,7 +267,7 @@ def run(
             _finish(app, resumed, output_format, output, run_id, partial=False)
             return
         result, built = _plan(app, policy, source, region, select, max_keys, grace_days,
-                              state, journal, hooks)
+                              state, journal, hooks, alerts, approve)
         if result.partial:
             _finish(app, resumed, output_format, output, run_id, partial=True,
                     note="partial inventory: nothing rotated (a copy in an unread store "
@@ -399,7 +412,8 @@ def _boundary() -> Callable[[], None] | None:
 def _plan(app: AppState, policy: Path | None, source: list[str] | None,
           region: list[str] | None, select: str | None, max_keys: int | None, grace_days: int,
           state: Path | None, journal: Journal,
-          hooks_file: Path | None = None) -> tuple[Inventory, RotationPlan]:
+          hooks_file: Path | None = None, alert_files: list[Path] | None = None,
+          approve: bool = False) -> tuple[Inventory, RotationPlan]:
     """Inventory (values inspected, to find copies), policy verdict, then the pure plan."""
     from keyguard.cli.inventory import make_fingerprinter, run_and_record
     from keyguard.config import load_policy_file, state_path
@@ -407,13 +421,14 @@ def _plan(app: AppState, policy: Path | None, source: list[str] | None,
     from keyguard.rotation.hooks import hooks_param, load_hooks
     from keyguard.rotation.plan import PlanInputs, build_plan
     from keyguard.rotation.rotators import ORDER, ROTATORS
-    from keyguard.rotation.schedule import due_keys, parse_select
+    from keyguard.rotation.schedule import due_keys, load_alerted, parse_select
     from keyguard.rotation.stores import STORES
     from keyguard.sources import SOURCES
 
     config = app.config()
     matcher = parse_select(select) if select is not None else None  # exit 2 before any work
     hooks = load_hooks(hooks_file) if hooks_file is not None else []
+    alerted = load_alerted(alert_files or [])
     if policy is not None:
         policy_cfg, where = load_policy_file(policy), str(policy)
     else:
@@ -439,7 +454,8 @@ def _plan(app: AppState, policy: Path | None, source: list[str] | None,
         keys=result.keys, due=due_keys(checked.findings), planners=planners,
         writable_stores=frozenset(STORES.names()), completed=journal.completed(), now=report.now,
         grace_days=grace_days, max_keys=max_keys, select=matcher,
-        hooks_for=(lambda key: hooks_param(hooks, key)) if hooks else None))
+        hooks_for=(lambda key: hooks_param(hooks, key)) if hooks else None,
+        alerted=alerted, approve=approve))
     return result, built
 
 

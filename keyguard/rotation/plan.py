@@ -153,6 +153,9 @@ class PlanInputs:
     select: Callable[[KeyRecord], bool] | None = None
     #: Consumer hooks of a key as the item's ``hooks`` parameter (JSON), None when none match.
     hooks_for: Callable[[KeyRecord], str | None] | None = None
+    #: Key ids / aliases named in open usage alerts -> why; held back unless ``approve``.
+    alerted: Mapping[str, str] = field(default_factory=dict)
+    approve: bool = False
 
 
 def build_plan(inputs: PlanInputs) -> RotationPlan:
@@ -190,6 +193,14 @@ def build_plan(inputs: PlanInputs) -> RotationPlan:
                 "update; rotating would strand that consumer")
             continue
         reason = inputs.due[identity]
+        names = {n for r in (primary, *copies) for n in (r.key_id, r.name) if n}
+        alert = next((inputs.alerted[n] for n in sorted(names) if n in inputs.alerted), None)
+        if alert is not None and not inputs.approve:
+            skipped[primary.identity] = Skipped(
+                primary.identity, f"named in {alert}: rotate it only after review, with --approve")
+            continue
+        if alert is not None:
+            reason += f"; approved despite {alert}"
         token = item_token(rotator, primary.identity, primary.key_id)
         built = planner(primary, [as_copy(c) for c in copies], inputs.keys, token, reason)
         if isinstance(built, Skipped):

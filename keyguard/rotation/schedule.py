@@ -7,8 +7,10 @@ both because both read the engine's remaining findings.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Literal
 
 from keyguard.errors import UsageError
@@ -30,6 +32,39 @@ def due_keys(findings: Iterable[Finding]) -> dict[str, str]:
         if finding.rule_id in ROTATION_RULES and finding.key is not None:
             due.setdefault(finding.key.identity, f"{finding.rule_id}: {finding.message}")
     return due
+
+
+def load_alerted(paths: Iterable[Path]) -> dict[str, str]:
+    """Keys named in ``keyguard usage scan --format json`` reports -> why (alert type, id).
+
+    A key under an open usage alert may be in an attacker's hands; rotating it blindly
+    can also break the investigation (the old key's use is evidence). Such keys are
+    rotated only with ``--approve``. Keys are matched by the export's key id (an AWS
+    access key id, a LiteLLM token hash...) and by alias.
+
+    Raises:
+        UsageError: a file is missing or is not a usage scan JSON report.
+
+    """
+    alerted: dict[str, str] = {}
+    for path in paths:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise UsageError(f"{path}: cannot read the usage report ({type(exc).__name__})",
+                             "pass the JSON written by `keyguard usage scan --format json`") from None
+        alerts = doc.get("alerts") if isinstance(doc, dict) else None
+        if not isinstance(alerts, list) or doc.get("schema_version") != 1:
+            raise UsageError(f"{path}: not a keyguard usage scan JSON report (schema_version 1)",
+                             "pass the JSON written by `keyguard usage scan --format json`")
+        for alert in alerts:
+            if not isinstance(alert, dict):
+                continue
+            why = f"usage alert {alert.get('type', '?')} {alert.get('id', '')}".strip()
+            for name in (alert.get("key"), alert.get("key_alias")):
+                if isinstance(name, str) and name:
+                    alerted.setdefault(name, why)
+    return alerted
 
 
 def parse_select(expr: str) -> Callable[[KeyRecord], bool]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +178,24 @@ def test_select_terms() -> None:
     assert not parse_select("owner!=payments")(rec)
     assert parse_select("env!=prod")(rec)
     assert not parse_select("tag:team~^x")(rec)
+
+
+def test_key_under_a_usage_alert_needs_approve(tmp_path: Path) -> None:
+    from keyguard.rotation.schedule import load_alerted
+
+    report = tmp_path / "usage.json"
+    report.write_text(json.dumps({"schema_version": 1, "stats": {}, "errors": [], "alerts": [
+        {"id": "ua1:abc", "key": AKIA, "key_alias": None, "type": "geography", "severity": "high",
+         "start": "2026-11-26T00:00:00Z", "end": "2026-11-26T01:00:00Z", "summary": "x",
+         "evidence": {}}]}))
+    alerted = load_alerted([report])
+    key = iam_key()
+    held = build_plan(inputs([key, sm_copy()], [key], alerted=alerted))
+    assert held.items == ()
+    assert "usage alert geography ua1:abc" in held.skipped[0].reason
+    assert "--approve" in held.skipped[0].reason
+    approved = build_plan(inputs([key, sm_copy()], [key], alerted=alerted, approve=True))
+    assert "approved despite usage alert geography" in approved.items[0].reason
+    report.write_text('{"alerts": "nope"}')
+    with pytest.raises(UsageError, match="not a keyguard usage scan JSON report"):
+        load_alerted([report])
