@@ -402,6 +402,11 @@ def check(
     if state_file.exists():
         with StateDB(state_file) as db:
             canaries = load_all(db)
+    if not canaries:
+        # NOTE: printed even with -q: a cron job pointed at the wrong state database would
+        # otherwise pass quietly forever, and cron mails whatever lands on stderr.
+        err(f"keyguard: warning: no canaries recorded in {state_file}; create one with "
+            "`keyguard canary create`, or pass --state")
     events = reader.events(usage or [], stats) if reader is not None and stats else iter(())
     result = _scrubbed(run_check(canaries, _pollers(config), events))
     samples = [scrub(e) for e in stats.error_samples] if stats else []
