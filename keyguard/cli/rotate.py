@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from keyguard.rotation.journal import Journal
     from keyguard.rotation.lock import RotationLock
     from keyguard.rotation.plan import RotationPlan
+    from keyguard.usage.notify import Webhook
 
 #: Test hook: SIGKILL this process at the N-th journal boundary (fault-injection tests).
 KILL_AT_ENV = "KEYGUARD_TEST_KILL_AT_BOUNDARY"
@@ -97,6 +98,12 @@ AlertsOpt = Annotated[
 ]
 ApproveOpt = Annotated[
     bool, typer.Option("--approve", help="Also rotate keys named in --alerts (after review).")
+]
+NotifyOpt = Annotated[
+    str | None,
+    typer.Option("--notify", metavar="URL",
+                 help="Post the rotation report to a webhook (Slack-compatible or JSON), as "
+                      "`usage scan --notify` does: an http(s) URL, keyring:NAME or env:VAR."),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 WaitOpt = Annotated[
@@ -168,6 +175,7 @@ def apply(
                                               help="Plan written by `keyguard rotate plan --out`.")],
     yes: YesOpt = False,
     wait: WaitOpt = 0.0,
+    notify: NotifyOpt = None,
     output_format: FormatOpt = PlanFormat.TABLE,
     output: OutputOpt = "-",
     state: StateOpt = None,
@@ -188,6 +196,7 @@ def apply(
 
     app = app_state(ctx)
     check_output_path(output)
+    hook = _webhook(notify)
     if not plan_file.is_file():
         raise UsageError(f"{plan_file}: plan file not found",
                          "write one with `keyguard rotate plan --out PLAN.json`")
@@ -206,7 +215,7 @@ def apply(
     with _lock(app, state, wait):
         runner, run_id = _runner(app, journal)
         outcomes = runner.apply(built)
-    _finish(app, outcomes, output_format, output, run_id, partial=False)
+    _finish(app, outcomes, output_format, output, run_id, partial=False, hook=hook)
 
 
 @handle_errors
@@ -226,6 +235,7 @@ def run(
     alerts: AlertsOpt = None,
     approve: ApproveOpt = False,
     wait: WaitOpt = 0.0,
+    notify: NotifyOpt = None,
     output_format: FormatOpt = PlanFormat.TABLE,
     output: OutputOpt = "-",
     state: StateOpt = None,
@@ -244,6 +254,7 @@ def run(
     """
     app = app_state(ctx)
     check_output_path(output)
+    hook = _webhook(notify)
     if not due:
         raise UsageError("rotate run needs --due", "`keyguard rotate run --due [--apply]`")
     journal = _journal(app, state)
@@ -264,17 +275,18 @@ def run(
         runner, run_id = _runner(app, journal)
         resumed = runner.resume()
         if any(o.status == "stopped" for o in resumed):
-            _finish(app, resumed, output_format, output, run_id, partial=False)
+            _finish(app, resumed, output_format, output, run_id, partial=False, hook=hook)
             return
         result, built = _plan(app, policy, source, region, select, max_keys, grace_days,
                               state, journal, hooks, alerts, approve)
         if result.partial:
-            _finish(app, resumed, output_format, output, run_id, partial=True,
+            _finish(app, resumed, output_format, output, run_id, partial=True, hook=hook,
                     note="partial inventory: nothing rotated (a copy in an unread store "
                          "would keep a disabled key)")
             return
         outcomes = runner.apply(built)
-    _finish(app, [*resumed, *outcomes], output_format, output, run_id, partial=False)
+    _finish(app, [*resumed, *outcomes], output_format, output, run_id, partial=False,
+            hook=hook)
 
 
 @handle_errors
@@ -328,6 +340,7 @@ def resume(
     ctx: typer.Context,
     yes: YesOpt = False,
     wait: WaitOpt = 0.0,
+    notify: NotifyOpt = None,
     output_format: FormatOpt = PlanFormat.TABLE,
     output: OutputOpt = "-",
     state: StateOpt = None,
@@ -344,6 +357,7 @@ def resume(
     """
     app = app_state(ctx)
     check_output_path(output)
+    hook = _webhook(notify)
     journal = _journal(app, state)
     pending = journal.incomplete()
     if not pending:
@@ -355,7 +369,7 @@ def resume(
     with _lock(app, state, wait):
         runner, run_id = _runner(app, journal)
         outcomes = runner.resume()
-    _finish(app, outcomes, output_format, output, run_id, partial=False)
+    _finish(app, outcomes, output_format, output, run_id, partial=False, hook=hook)
 
 
 # -- plumbing ----------------------------------------------------------------------------------
@@ -514,10 +528,10 @@ def _plan_summary(built: RotationPlan, result: Inventory) -> str:
 
 def _render_outcomes(outcomes: Sequence[Outcome], fmt: PlanFormat, run_id: str) -> str:
     if fmt is PlanFormat.JSON:
-        return json.dumps({"run": run_id, "outcomes": [
-            {"token": o.token, "action": o.action, "rotator": o.rotator, "subject": o.subject,
-             "key": o.name, "status": o.status, "message": o.message, "facts": dict(o.facts)}
-            for o in outcomes]}, indent=2) + "\n"
+        from keyguard.rotation.notify import outcome_dict
+
+        return json.dumps({"run": run_id, "outcomes": [outcome_dict(o) for o in outcomes]},
+                          indent=2) + "\n"
     if not outcomes:
         return "nothing to do\n"
     lines = [f"{'STATUS':<12} {'ROTATOR':<9} KEY / DETAIL"]
@@ -528,10 +542,37 @@ def _render_outcomes(outcomes: Sequence[Outcome], fmt: PlanFormat, run_id: str) 
     return "\n".join(lines) + "\n"
 
 
+def _webhook(notify: str | None) -> Webhook | None:
+    """Parse --notify before any work (a bad value is exit 2)."""
+    if notify is None:
+        return None
+    from keyguard.usage.notify import parse_webhook
+
+    return parse_webhook(notify)
+
+
+def _notify(app: AppState, hook: Webhook, outcomes: Sequence[Outcome], run_id: str) -> bool:
+    """Post the report; a failure is a warning (host only) and returns False."""
+    from keyguard.rotation.notify import payload
+    from keyguard.usage.notify import HttpPoster, NotifyError
+
+    try:
+        HttpPoster()(hook, payload(hook.style, outcomes, run_id))
+    except NotifyError as exc:
+        err(f"keyguard: warning: could not notify {exc}")
+        return False
+    return True
+
+
 def _finish(app: AppState, outcomes: Sequence[Outcome], fmt: PlanFormat, output: str,
-            run_id: str, *, partial: bool, note: str = "") -> None:
-    """Write the rotation report and exit: 4 stopped, 1 rolled back, 3 partial, else 0."""
+            run_id: str, *, partial: bool, note: str = "", hook: Webhook | None = None) -> None:
+    """Write the rotation report, notify, and pick the exit code.
+
+    4 stopped, 1 rolled back, 3 partial inventory or failed notification, else 0.
+    """
     write_output(_render_outcomes(outcomes, fmt, run_id), output)
+    if hook is not None and outcomes and not _notify(app, hook, outcomes, run_id):
+        partial = True
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1

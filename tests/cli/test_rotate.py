@@ -274,3 +274,69 @@ def test_apply_stops_with_exit_4_on_an_unsettled_rotation(cli: Cli, rot_env: str
     assert result.exit_code == 4
     assert "rotate resume" in result.stderr
     assert_invariants(user, complete=False)
+
+
+class _Hook:
+    """A local webhook receiver: records JSON bodies, answers ``status``."""
+
+    def __init__(self, status: int = 200) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        bodies: list[dict[str, object]] = []
+        answer = status
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(answer)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.bodies = bodies
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/rotation"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [200, 404])
+def test_notify_posts_the_rotation_report(cli: Cli, rot_env: str, status: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from keyguard.rotation.journal import Journal
+    from tests.rotation.test_apply import item_for
+
+    user = make_user("rt-notify", [("sm", "json")])
+    item = item_for(user)
+    Journal(_journal(cli)).append(datetime.now(UTC), item.token, "begin", item=item)
+    hook = _Hook(status)
+    monkeypatch.setenv("ROT_HOOK", hook.url)
+    try:
+        result = cli(["rotate", "resume", "--yes", "--notify", "env:ROT_HOOK"])
+    finally:
+        hook.close()
+    (body,) = hook.bodies
+    assert body["kind"] == "rotation"
+    outcomes = body["outcomes"]
+    assert isinstance(outcomes, list)
+    assert outcomes[0]["status"] == "rolled-back"
+    assert user.old_secret not in json.dumps(body)
+    if status == 200:
+        assert result.exit_code == 1  # the rollback decides
+    else:
+        assert result.exit_code == 1  # rollback (1) outranks a failed notification (3)
+        assert "could not notify 127.0.0.1: HTTP 404" in result.stderr
+        assert hook.url not in result.stderr
+
+
+def test_bad_notify_value_is_exit_2(cli: Cli) -> None:
+    result = cli(["rotate", "resume", "--notify", "ftp://example.com/x"])
+    assert result.exit_code == 2
+    assert "--notify" in result.stderr
