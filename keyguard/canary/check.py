@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from keyguard.canary.litellm import LiteLLMCanaries
 
 RULE_ID = "canary"
+NO_POLL = "Anthropic reports no last use; only --usage exports can catch this canary"
 
 
 class Status(enum.StrEnum):
@@ -86,6 +87,11 @@ def check(canaries: Iterable[Canary], pollers: Pollers,
     alerts: list[Alert] = []
     states: dict[str, CanaryState] = {}
     for canary in listed:
+        if canary.kind is CanaryKind.ANTHROPIC:
+            # NOTE: the Admin API lists keys without any last-used time, so polling would
+            # only cost an admin key; usage exports are the only signal for these.
+            states[canary.id] = CanaryState(canary, Status.QUIET, NO_POLL)
+            continue
         try:
             alert = poll(canary, pollers)
         except KeyguardError as exc:

@@ -77,6 +77,11 @@ def test_register_list_and_unmark(cli: Cli) -> None:
         "anthropic", "ci-summarizer", "apikey_01AbCdEfGh")
     table = cli(["canary", "list", *state(cli)])
     assert "ci-summarizer" in table.stdout
+    checked = cli(["canary", "check", "-f", "json", *state(cli)])  # no admin key needed
+    assert checked.exit_code == 0, checked.stderr
+    [status] = json.loads(checked.stdout)["canaries"]
+    assert status["status"] == "quiet"
+    assert "only --usage exports" in status["detail"]
     gone = cli(["canary", "delete", "ci-summarizer", *state(cli)])
     assert gone.exit_code == 0
     assert "unmarked" in gone.stdout
