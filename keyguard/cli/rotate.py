@@ -590,5 +590,12 @@ def _finish(app: AppState, outcomes: Sequence[Outcome], fmt: PlanFormat, output:
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
+ROTATION_EXIT_CODES = (
+    "Exit codes: 0 done (or nothing to do); 1 a rotation failed and was rolled back; 2 usage "
+    "error (bad plan, hooks or alerts file, --select, lock held); 3 partial inventory "
+    "(nothing rotated) or a failed --notify; 4 stopped mid-plan (`keyguard rotate resume`)."
+)
+
 for _fn in (plan, apply, run, status, resume):
-    rotate_app.command(_fn.__name__, help=command_help(_fn))(_fn)
+    rotate_app.command(_fn.__name__,
+                       help=command_help(_fn, exit_codes=False) + "\n\n" + ROTATION_EXIT_CODES)(_fn)
