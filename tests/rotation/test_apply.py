@@ -149,3 +149,31 @@ def test_same_plan_twice_is_a_no_op_and_cleanup_deletes_only_inactive(
     assert run.apply(plan_of(retry))[0].status == "done"
     assert user.old_id not in keys_of(user)
     assert journal.completed() == []
+
+
+def test_failure_after_the_new_key_is_live_stops_then_resume_finishes(
+        rot_env: str, tmp_path: Path, unique_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = make_user(unique_prefix, [("sm", "json")])
+    scratch = Scratch()
+    journal = Journal(tmp_path / "journal.jsonl", guard=scratch.check)
+    ctx = RotationContext(config=Config(), fingerprinter=FP, now=lambda: NOW,
+                          sleep=lambda _s: None, verify_timeout=0)
+    seen = [0]
+
+    def boundary() -> None:  # AWS becomes unreachable just before the old key is disabled
+        seen[0] += 1
+        if seen[0] == 11:  # begin, prepare x2, create x2, store:0 x3, verify x2, deactivate start
+            ctx.clients.clear()
+            monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+
+    (out,) = Runner(ctx, journal, "run1", scratch, boundary=boundary).apply(plan_of(item_for(user)))
+    assert out.status == "stopped"
+    assert "resume" in out.message
+    (state,) = journal.incomplete()
+    assert state.interrupted_step == "deactivate-old"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", rot_env)
+    assert keys_of(user)[user.old_id] == "Active"  # not rolled back: every copy has the new key
+    run, _ = runner(tmp_path)  # a fresh run on the same journal file
+    (done,) = run.resume()
+    assert done.status == "done", done.message
+    assert_invariants(user, complete=True)

@@ -114,6 +114,8 @@ class AwsIamRotator:
         if step == "verify":
             return self._verify(item, state)
         if step == "deactivate-old":
+            if str(item.key_id) not in self._keys(item):
+                return {"old_status": "deleted"}  # someone deleted it: already unusable
             return self._set_status(item, str(item.key_id), "Inactive")
         if step == "delete-old":
             return self._delete_old(item)
