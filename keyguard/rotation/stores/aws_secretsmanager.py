@@ -1,9 +1,9 @@
-"""Secrets Manager writer: a new version labelled AWSCURRENT; rollback moves the label back.
+"""Secrets Manager writer: a new version labelled AWSCURRENT; rollback re-writes the old value.
 
 PutSecretValue makes the new version AWSCURRENT and the old one AWSPREVIOUS, so a
 consumer that still holds the old version id can read it during the switch. Rollback
-writes the recorded version's value back as the current one. Least privilege: secretsmanager:GetSecretValue, PutSecretValue,
-on the secrets being rotated.
+writes the recorded version's value back as the current one. Least privilege:
+secretsmanager:GetSecretValue and PutSecretValue on the secrets being rotated.
 """
 
 from __future__ import annotations
