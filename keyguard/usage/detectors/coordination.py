@@ -25,6 +25,8 @@ among the keys active that day (``(unattributed)`` excluded, because it mixes ca
     is a template signature. Requests from one template keep each band's majority value far
     more often than chance (1 in 65,536), so two keys share a template when they share such
     signatures in at least two bands. This is a hash join, never an all-pairs comparison.
+    A signature is fresh only if the key did not send it even once in the previous
+    ``history-days`` (a variant of an old template that happens to recur today is not new).
   - ``timing``: minute-level synchrony. Co-active minutes (both keys used in the same
     minute) are compared with what the two keys' hourly activity alone predicts
     (``E`` = the sum over hours of ``a_h * b_h / 60``, active minutes per hour), so business
@@ -137,21 +139,24 @@ tpl AS (
 tpl_total AS (
   SELECT k, day, count(*) AS total FROM ev WHERE {_FINGERPRINTED} GROUP BY ALL
 ),
+tpl_seen AS (
+  SELECT k, day, value, n, lag(day) OVER (PARTITION BY hash(k, value) ORDER BY day) AS prev
+  FROM tpl
+),
 kv AS (
-  SELECT k, day, kind, value, hash(kind, value) AS vh FROM (
-    SELECT DISTINCT k, day, 'ip' AS kind, source_ip AS value FROM ev
-    WHERE source_ip IS NOT NULL AND source_ip <> ''
+  SELECT k, day, kind, value, hash(kind, value) AS vh, prev FROM (
+    SELECT k, day, kind, value, lag(day) OVER (PARTITION BY hash(k, kind, value) ORDER BY day)
+           AS prev FROM (
+      SELECT DISTINCT k, day, 'ip' AS kind, source_ip AS value FROM ev
+      WHERE source_ip IS NOT NULL AND source_ip <> ''
+      UNION ALL
+      SELECT DISTINCT k, day, 'user_agent', user_agent FROM ev
+      WHERE user_agent IS NOT NULL AND user_agent <> '')
     UNION ALL
-    SELECT DISTINCT k, day, 'user_agent', user_agent FROM ev
-    WHERE user_agent IS NOT NULL AND user_agent <> ''
-    UNION ALL
-    SELECT t.k, t.day, 'template', t.value FROM tpl t JOIN tpl_total USING (k, day)
+    SELECT t.k, t.day, 'template', t.value, t.prev FROM tpl_seen t JOIN tpl_total USING (k, day)
     WHERE t.n >= $4 AND t.n >= $5 * tpl_total.total)
 ),
-seen AS (
-  SELECT k, day, vh, kind, value, lag(day) OVER (PARTITION BY hash(k, vh) ORDER BY day) AS prev
-  FROM kv
-),
+seen AS (SELECT k, day, vh, kind, value, prev FROM kv),
 names AS (
   SELECT key_id, hash(key_id) AS k, CAST(min(time) AS DATE) AS first_day FROM events
   WHERE key_id <> $3 GROUP BY key_id
