@@ -176,7 +176,8 @@ def scan(
     check_output_path(output)
     since_at = _parse_since(since)
     countries = tuple(sorted({_country(c) for c in allow_country or ()}))
-    canaries = tuple(dict.fromkeys(c.strip() for c in canary or () if c.strip()))
+    canaries = tuple(dict.fromkeys([*(c.strip() for c in canary or () if c.strip()),
+                                    *_state_canaries(config)]))
     settings = load_settings(config.usage, where, canaries=canaries,
                              allow_countries=countries, key_tags=_inventory_tags(config))
     suppressions = load_suppressions(config.usage.suppressions, where, DETECTORS.names())
@@ -327,6 +328,23 @@ def _detector_docs(names: list[str]) -> dict[str, str]:
         module = sys.modules.get(DETECTORS.load(name).__module__)
         docs[name] = (inspect.getdoc(module) if module is not None else None) or ""
     return docs
+
+
+def _state_canaries(config: Config) -> tuple[str, ...]:
+    """Identifiers of the canaries ``keyguard canary create|register`` recorded in the state DB.
+
+    Any use of one is a critical alert even without ``--canary``; an unreadable state
+    database is a warning (the scan still runs with the canaries given on the command line).
+    """
+    from keyguard.canary.store import canary_identifiers
+    from keyguard.config import state_path
+    from keyguard.errors import StateError
+
+    try:
+        return canary_identifiers(state_path(config, None, user_data_dir()))
+    except StateError as exc:
+        err(f"keyguard: warning: recorded canaries unavailable: {exc}")
+        return ()
 
 
 def _inventory_tags(config: Config) -> dict[str, dict[str, str]]:

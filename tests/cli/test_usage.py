@@ -10,9 +10,13 @@ still applies.
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+from keyguard.canary import Canary, CanaryKind
+from keyguard.canary.store import save
 from keyguard.cli._shared import ExitCode
+from keyguard.state import StateDB
 from tests.cli.conftest import Cli
 from tests.usage.conftest import STRATUS
 
@@ -168,3 +172,17 @@ def test_usage_help_documents_the_command_without_importing_duckdb(cli: Cli) -> 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout.strip()
     assert out == "[]"
+
+
+def test_canary_recorded_in_the_state_database_alerts_without_the_flag(cli: Cli) -> None:
+    """`keyguard canary create|register` records canaries; a scan needs no --canary for them."""
+    state_db = cli.home / "data" / "keyguard" / "state.db"  # the default state database
+    state_db.parent.mkdir(parents=True)
+    with StateDB(state_db) as db:
+        save(db, Canary(id="cn-test", kind=CanaryKind.AWS, name="sync-svc", identifier=CANARY,
+                        created=datetime(2026, 11, 1, tzinfo=UTC)))
+    code, out, _ = scan(cli, str(STRATUS), "--format", "json")
+    assert code == 1
+    [alert] = json.loads(out)["alerts"]
+    assert (alert["type"], alert["severity"], alert["key"]) == ("canary", "critical", CANARY)
+    assert alert["evidence"]["events"] == 43
