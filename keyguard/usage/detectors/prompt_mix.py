@@ -714,6 +714,8 @@ class PromptMixDetector:
         events = [e for e in store.events(Window(start, end), key_id)
                   if any(window.end - timedelta(days=f.age + 1) < e.time
                          <= window.end - timedelta(days=f.age) for f in findings)]
+        if not events:  # NOTE: cannot happen (a finding has events); never crash a scan
+            events = store.events(window, key_id)
         marked = [e for e in events if e.prompt_markers and (
             "trap" in e.prompt_markers or "extraction" in e.prompt_markers)]
         only_marks = set(reasons) <= {"trap", "extraction"}
