@@ -185,7 +185,9 @@ def build_plan(inputs: PlanInputs) -> RotationPlan:
         rotator, primary, planner = chosen
         if primary.identity in items:
             continue
-        copies = copies_of(primary, inputs.keys)
+        # NOTE: a copy in a secret scheduled for deletion has no consumer and cannot be
+        # written (Secrets Manager refuses): it must not block the rotation forever.
+        copies = [c for c in copies_of(primary, inputs.keys) if c.status is not KeyStatus.DELETED]
         stuck = sorted({c.source for c in copies if c.source not in inputs.writable_stores})
         if stuck:
             skipped[primary.identity] = Skipped(

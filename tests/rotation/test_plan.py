@@ -199,3 +199,10 @@ def test_key_under_a_usage_alert_needs_approve(tmp_path: Path) -> None:
     report.write_text('{"alerts": "nope"}')
     with pytest.raises(UsageError, match="not a keyguard usage scan JSON report"):
         load_alerted([report])
+
+
+def test_copy_in_a_secret_scheduled_for_deletion_is_left_out() -> None:
+    key = iam_key()
+    gone = dataclasses.replace(sm_copy("old/creds"), status=KeyStatus.DELETED)
+    plan = build_plan(inputs([key, sm_copy(), gone], [key]))
+    assert [c.name for c in plan.items[0].copies] == ["app/creds"]
