@@ -112,7 +112,7 @@ class VelocityParams:
     min_slot_samples: int = 3
     spike_factor: float = 4.0
     spike_z: float = 6.0
-    spike_min_requests: int = 60
+    spike_min_requests: int = 40
     spike_min_tokens: int = 200_000
     plateau_hours: int = 6
     plateau_factor: float = 4.0
@@ -226,8 +226,15 @@ class VelocityDetector:
         judge = _Judge(store, window, settings, p)
         keys = judge.load()
         for key in keys.values():
-            yield from judge.spikes(key)
-            yield from judge.plateaus(key)
+            plateaus = list(judge.plateaus(key))
+            yield from plateaus
+            # a spike run inside a plateau is the same anomaly, told less precisely
+            covered = [(a.first_seen, a.last_seen) for a in plateaus]
+            for spike in judge.spikes(key):
+                if not any(start is not None and end is not None and spike.first_seen and
+                           spike.last_seen and start <= spike.first_seen and
+                           spike.last_seen <= end for start, end in covered):
+                    yield spike
             yield from judge.ramps(key)
         yield from judge.rotations()
 
@@ -427,7 +434,9 @@ class _Judge:
         p = self.p
         if len(run) < p.plateau_hours:
             return None
-        values = [hits[h].value for h in run]
+        # NOTE: the first and last hour of a run are usually partial (a job started at
+        # 22:30 fills half of its first hour), so flatness and rate come from the interior.
+        values = [hits[h].value for h in (run[1:-1] if len(run) > 3 else run)]
         mean = sum(values) / len(values)
         excess = excess_variation(values)
         if excess > p.plateau_flatness:
@@ -467,7 +476,8 @@ class _Judge:
         return quantile(found, 0.1) if found else math.inf
 
     def _plateau_alert(self, key: _Key, hits: list[_Hit], cv: float, excess: float) -> Alert:
-        mean = sum(h.value for h in hits) / len(hits)
+        inner = hits[1:-1] if len(hits) > 3 else hits
+        mean = sum(h.value for h in inner) / len(inner)
         typical = median([h.base.center for h in hits])
         usual_high = max(h.base.high for h in hits)
         start = iso(hour_start(hits[0].hour)) or ""
