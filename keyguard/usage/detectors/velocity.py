@@ -127,8 +127,7 @@ class VelocityParams:
     ramp_min_requests: int = 500
     rotation_min_keys: int = 3
     rotation_min_handoffs: int = 4
-    rotation_dominance: float = 0.8
-    rotation_turn_share: float = 0.6
+    rotation_presence: float = 0.2
     rotation_factor: float = 2.5
     rotation_min_requests: int = 200
     rotation_habit_share: float = 0.1
@@ -174,6 +173,16 @@ class _Hit:
     envelope: float
     ratio: float
     z: float
+
+
+@dataclass(slots=True)
+class _Turns:
+    """A stretch of hours in which an owner's keys take turns (at most two at a time)."""
+
+    hours: list[int] = field(default_factory=list)
+    holders: set[str] = field(default_factory=set)
+    handoffs: int = 0
+    requests: int = 0
 
 
 @dataclass(slots=True)
@@ -568,21 +577,20 @@ class _Judge:
         """Owners whose keys take turns to push more than any one key ever did."""
         p = self.p
         lo, hi = naive(hour_start(self.range_hour)), naive(self.window.end)
-        # NOTE: a cheap SQL pass first: owners with, on some day of the window, enough hours
-        # held by one key and enough distinct holders; only those get the exact test below.
+        context = naive(hour_start(self.start_hour - DAY))  # a run may begin before the window
+        # NOTE: a cheap SQL pass first: owners with hours shared by at most two keys whose
+        # sharers add up to enough distinct keys; only those get the exact test below.
         candidates = self.store.query(
             f"WITH k AS (SELECT {_OWNER} AS o, key_id, {_HOUR} AS h, "  # noqa: S608
             f"sum({_REQUESTS}) AS n FROM events WHERE time BETWEEN ? AND ? AND key_id <> ? "
             f"AND {_OWNER} IS NOT NULL GROUP BY ALL), "
-            "hr AS (SELECT o, h, sum(n) AS total, max(n) AS top, arg_max(key_id, n) AS holder "
-            "FROM k GROUP BY o, h), "
-            "dy AS (SELECT o, h // 24 AS d, count(*) AS active, count(*) FILTER "
-            "(WHERE top >= ? * total) AS held, count(DISTINCT holder) FILTER "
-            "(WHERE top >= ? * total) AS holders FROM hr GROUP BY o, d) "
-            "SELECT DISTINCT o FROM dy WHERE held >= ? * active AND holders >= ?",
-            [naive(hour_start(self.start_hour // DAY * DAY)), hi, UNATTRIBUTED,
-             p.rotation_dominance, p.rotation_dominance, p.rotation_turn_share,
-             p.rotation_min_keys])
+            "hr AS (SELECT o, h, sum(n) AS total FROM k GROUP BY o, h), "
+            "pk AS (SELECT k.o, k.h, k.key_id FROM k JOIN hr USING (o, h) "
+            "WHERE k.n >= ? * hr.total), "
+            "ph AS (SELECT o, h FROM pk GROUP BY o, h HAVING count(*) <= 2) "
+            "SELECT pk.o FROM pk JOIN ph USING (o, h) GROUP BY pk.o "
+            "HAVING count(DISTINCT pk.key_id) >= ?",
+            [context, hi, UNATTRIBUTED, p.rotation_presence, p.rotation_min_keys])
         if not candidates:
             return
         owners = self.store.query(
@@ -595,105 +603,121 @@ class _Judge:
             "max(key_alias) FROM events WHERE time >= ? AND time <= ? AND key_id <> ? AND "
             "o IN (SELECT unnest(?::VARCHAR[])) GROUP BY o, key_id, h",
             [lo, hi, UNATTRIBUTED, sorted(first_hour)])
-        hourly: dict[str, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+        hourly: dict[str, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
         aliases: dict[str, str | None] = {}
         for owner, key_id, hour, requests, alias in rows:
-            hourly[str(owner)][str(key_id)][int(hour)] = int(requests)
+            hourly[str(owner)][int(hour)][str(key_id)] = int(requests)
             aliases[str(key_id)] = alias
         for owner in sorted(hourly):
             yield from self._owner_turns(owner, hourly[owner], first_hour[owner], aliases)
 
-    def _owner_turns(self, owner: str, keys: dict[str, dict[int, int]], first_hour: int,
+    def _owner_turns(self, owner: str, hours: dict[int, dict[str, int]], first_hour: int,
                      aliases: dict[str, str | None]) -> Iterator[Alert]:
-        p = self.p
-        daily: dict[str, dict[int, int]] = {}
-        for key_id, series in keys.items():
-            days: dict[int, int] = defaultdict(int)
-            for hour, value in series.items():
-                days[hour // DAY] += value
-            daily[key_id] = dict(days)
-        combined: dict[int, int] = defaultdict(int)
-        for days in daily.values():
-            for day, value in days.items():
-                combined[day] += value
-        found: dict[int, dict[str, str | int | float]] = {}
-        for day in range(self.start_hour // DAY, self.end_hour // DAY + 1):
-            turns = self._turns(keys, day)
-            if turns is None:
+        daily: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for hour, by_key in hours.items():
+            for key_id, value in by_key.items():
+                daily[key_id][hour // DAY] += value
+        for turn in self._turn_runs(hours, self.start_hour - DAY, self.end_hour):
+            if turn.hours[-1] < self.start_hour:
+                continue  # over before the window: an earlier run judged it
+            found = self._rotation(owner, turn, hours, daily, first_hour)
+            if found is None:
                 continue
-            holders, handoffs, share = turns
-            lo = max(first_hour // DAY, day - p.lookback_days, self.range_hour // DAY)
-            if day * DAY - first_hour < self.learning_hours or day - lo < 1:
-                continue  # the owner is still learning
-            single = max((v for days in daily.values() for d, v in days.items()
-                          if lo <= d < day), default=0)
-            total = combined.get(day, 0)
-            if total < p.rotation_min_requests or total < p.rotation_factor * max(single, 1):
-                continue
-            active = [d for d in range(lo, day) if combined.get(d, 0) > 0]
-            habit = sum(1 for d in active if self._turns(keys, d) is not None)
-            if habit > p.rotation_habit_share * len(active):
-                continue  # this owner's keys always take turns (offices in several zones)
-            owner_median = median([combined.get(d, 0) for d in range(lo, day)])
-            found[day] = {
-                "reason": "rotation", "metric": "requests", "owner": owner,
-                "keys": ", ".join(holders), "key_count": len(holders), "handoffs": handoffs,
-                "turn_share": round(share, 2), "owner_requests": total,
-                "single_key_max": single, "ratio": round(total / max(single, 1), 1),
-                "owner_daily_median": round(owner_median, 1),
-                "turn_days_before": habit, "active_days_before": len(active),
-                "threshold_factor": p.rotation_factor,
-            }
-        for run in runs(list(found)):
-            strongest = max((found[d] for d in run), key=lambda e: float(e["ratio"]))
-            holders = sorted({k for d in run for k in str(found[d]["keys"]).split(", ")})
-            for key_id in holders:
-                yield self._rotation_alert(key_id, aliases.get(key_id), run, holders,
-                                           strongest, keys[key_id])
+            earlier = [h for h in turn.hours if h < self.start_hour]
+            if earlier:
+                before = self._turn_runs({h: hours[h] for h in earlier if h in hours},
+                                         earlier[0], earlier[-1])
+                if any(self._rotation(owner, t, hours, daily, first_hour) for t in before):
+                    continue  # already qualified (and reported) before the window
+            for key_id in sorted(turn.holders):
+                own = sum(hours.get(h, {}).get(key_id, 0) for h in turn.hours)
+                yield self._rotation_alert(key_id, aliases.get(key_id), turn, found, own)
 
-    def _turns(self, keys: dict[str, dict[int, int]], day: int
-               ) -> tuple[list[str], int, float] | None:
-        """Keys holding turns on ``day``, the number of hand-offs and the turn share."""
+    def _turn_runs(self, hours: dict[int, dict[str, int]], first: int, last: int
+                   ) -> list[_Turns]:
+        """Stretches of hours in ``[first, last]`` where at most two keys share the use.
+
+        A key is *present* in an hour when it carries at least ``rotation-presence`` of the
+        owner's requests; a hand-off is a key becoming present that was not the hour
+        before. One idle hour does not end a stretch. Only stretches with enough keys and
+        hand-offs are returned.
+        """
         p = self.p
-        active = 0
-        order: list[str] = []
-        for hour in range(day * DAY, min((day + 1) * DAY, self.end_hour + 1)):
-            values = {k: s.get(hour, 0) for k, s in keys.items()}
-            total = sum(values.values())
+        found: list[_Turns] = []
+        current: _Turns | None = None
+        previous: set[str] = set()
+        idle = 0
+        for hour in range(first, last + 1):
+            by_key = hours.get(hour, {})
+            total = sum(by_key.values())
             if total <= 0:
+                idle += 1
+                if idle > 1:
+                    current = None
                 continue
-            active += 1
-            key_id, top = max(values.items(), key=lambda kv: kv[1])
-            if top >= p.rotation_dominance * total:
-                order.append(key_id)
-        if not active or len(order) < p.rotation_turn_share * active:
-            return None
-        handoffs = sum(1 for a, b in pairwise(order) if a != b)
-        holders = sorted(set(order))
-        if len(holders) < p.rotation_min_keys or handoffs < p.rotation_min_handoffs:
-            return None
-        return holders, handoffs, len(order) / active
+            idle = 0
+            present = {k for k, v in by_key.items() if v >= p.rotation_presence * total}
+            if len(present) > 2:
+                current = None
+                continue
+            if current is None:
+                current = _Turns()
+                found.append(current)
+            elif present - previous:
+                current.handoffs += 1
+            current.hours.append(hour)
+            current.holders |= present
+            current.requests += total
+            previous = present
+        return [t for t in found if len(t.holders) >= p.rotation_min_keys
+                and t.handoffs >= p.rotation_min_handoffs]
 
-    def _rotation_alert(self, key_id: str, alias: str | None, days: list[int],
-                        holders: list[str], found: dict[str, str | int | float],
-                        series: dict[int, int]) -> Alert:
-        own = sum(v for h, v in series.items() if days[0] * DAY <= h < (days[-1] + 1) * DAY)
-        others = [k for k in holders if k != key_id]
-        evidence = {**found, "keys": ", ".join(holders), "key_requests": own,
-                    "start": iso(hour_start(days[0] * DAY)) or "",
-                    "end": iso(hour_start((days[-1] + 1) * DAY)) or ""}
-        message = (f"Key {key_id}: one of {len(holders)} keys of owner {found['owner']} used "
-                   f"in turns ({found['handoffs']} hand-offs on {str(evidence['start'])[:10]}) with "
-                   f"{', '.join(others)}; together {found['owner_requests']} requests that day,"
-                   f" {found['ratio']}x the most any single key did in a day "
-                   f"({found['single_key_max']}; the owner's median day is "
-                   f"{found['owner_daily_median']:g}), and its keys took turns on "
-                   f"{found['turn_days_before']} of {found['active_days_before']} earlier days; "
-                   f"this key made {own}")
+    def _rotation(self, owner: str, turn: _Turns, hours: dict[int, dict[str, int]],
+                  daily: dict[str, dict[int, int]], first_hour: int
+                  ) -> dict[str, str | int | float] | None:
+        """The evidence when a stretch of turns is limit dodging, else None."""
+        p = self.p
+        start = turn.hours[0]
+        day = start // DAY
+        lo_day = max(first_hour // DAY, day - p.lookback_days, self.range_hour // DAY)
+        if start - first_hour < self.learning_hours or day <= lo_day:
+            return None  # the owner is still learning
+        single = max((v for days in daily.values() for d, v in days.items()
+                      if lo_day <= d < day), default=0)
+        if turn.requests < p.rotation_min_requests or \
+                turn.requests < p.rotation_factor * max(single, 1):
+            return None
+        lo = max(first_hour, lo_day * DAY)
+        active = {h // DAY for h in hours if lo <= h < day * DAY}
+        habit = {t.hours[0] // DAY for t in self._turn_runs(hours, lo, start - 1)}
+        if len(habit) > p.rotation_habit_share * len(active):
+            return None  # this owner's keys always take turns (offices in several zones)
+        return {
+            "reason": "rotation", "metric": "requests", "owner": owner,
+            "keys": ", ".join(sorted(turn.holders)), "key_count": len(turn.holders),
+            "handoffs": turn.handoffs, "hours": len(turn.hours),
+            "owner_requests": turn.requests, "single_key_max": single,
+            "ratio": round(turn.requests / max(single, 1), 1),
+            "turn_days_before": len(habit), "active_days_before": len(active),
+            "threshold_factor": p.rotation_factor,
+        }
+
+    def _rotation_alert(self, key_id: str, alias: str | None, turn: _Turns,
+                        found: dict[str, str | int | float], own: int) -> Alert:
+        others = sorted(turn.holders - {key_id})
+        start, end = turn.hours[0], turn.hours[-1] + 1
+        evidence = {**found, "key_requests": own, "start": iso(hour_start(start)) or "",
+                    "end": iso(hour_start(end)) or ""}
+        message = (f"Key {key_id}: one of {len(turn.holders)} keys of owner {found['owner']} "
+                   f"used in turns ({found['handoffs']} hand-offs over {len(turn.hours)} h from "
+                   f"{evidence['start']}) with {', '.join(others)}; together "
+                   f"{found['owner_requests']} requests, {found['ratio']}x the most any single "
+                   f"key did in a day ({found['single_key_max']}), and its keys took turns on "
+                   f"{found['turn_days_before']} of {found['active_days_before']} earlier "
+                   f"days; this key made {own}")
         high = float(found["ratio"]) >= self.p.high_factor * self.p.rotation_factor
-        key = _Key(key_id, alias, 0, 0)
-        return self._alert(key, "rotation", days[0] * DAY, (days[-1] + 1) * DAY, high,
-                           message, evidence)
+        return self._alert(_Key(key_id, alias, 0, 0), "rotation", start, end, high, message,
+                           evidence)
 
     # -- output ------------------------------------------------------------------------------
 

@@ -331,6 +331,24 @@ def test_keys_used_in_turns_above_any_single_key_alert_each_member() -> None:
     assert "tx-2, tx-3" in next(a.message for a in alerts if a.subject == "tx-1")
 
 
+def test_turns_handed_over_mid_hour_across_midnight_are_rotation() -> None:
+    # four keys, 90-minute turns from 19:00 UTC for 20 h, one request a minute, while the
+    # team's ordinary office traffic goes on: hand-off hours hold two keys, never more
+    keys = [f"tx-{i}" for i in range(1, 5)]
+    history = [e for i, k in enumerate(keys)
+               for e in business(k, 21, rate=4, seed=30 + i, account="team-x")]
+    attack = [bucket(keys[(m // 90) % 4], at(22, 19) + timedelta(minutes=m), 1,
+                     account="team-x", ip="192.0.2.44") for m in range(20 * 60)]
+    office = [e for i, k in enumerate(keys)
+              for e in business(k, 2, rate=4, seed=40 + i, first_day=22, account="team-x")]
+    alerts = [a for a in scan(history + attack + office) if a.evidence["reason"] == "rotation"]
+    assert sorted(a.subject for a in alerts) == keys
+    assert int(alerts[0].evidence["handoffs"]) >= 12
+    # sparse office traffic looks like turns by chance now and then, but seldom
+    ev = alerts[0].evidence
+    assert int(ev["turn_days_before"]) <= 0.1 * int(ev["active_days_before"])
+
+
 def test_turns_without_extra_volume_are_not_rotation() -> None:
     # the same hand-offs at the team's usual daily volume: nobody dodges anything
     events = team_history() + turns(22, rate=8)
