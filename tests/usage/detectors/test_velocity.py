@@ -2,6 +2,7 @@
 legitimate patterns (business hours in several time zones, 24/7 batch, bursty CI, feature
 launches, travellers, multi-key teams) that must stay silent."""
 
+import dataclasses
 import math
 import random
 from collections.abc import Iterable
@@ -9,10 +10,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from keyguard.config import UsageConfig
+from keyguard.errors import ConfigError
 from keyguard.model import Alert, Severity, UsageEvent
-from keyguard.usage.detectors import DetectorSettings
+from keyguard.usage.detectors import DetectorSettings, velocity
 from keyguard.usage.detectors import _timeseries as ts
 from keyguard.usage.detectors.velocity import VelocityParams
+from keyguard.usage.settings import load_settings
 from keyguard.usage.store import Window
 from tests.usage.detectors.common import START
 from tests.usage.detectors.common import scan as scan_all
@@ -378,3 +382,18 @@ def test_every_alert_names_its_numbers() -> None:
         assert {"reason", "metric", "ratio", "history_days", "history_events"} <= set(alert.evidence)
         assert alert.first_seen is not None
         assert alert.last_seen is not None
+
+
+def test_every_parameter_is_documented_with_its_toml_name() -> None:
+    doc = velocity.__doc__ or ""
+    for param in dataclasses.fields(VelocityParams):
+        assert f"``{param.name.replace('_', '-')}``" in doc, param.name
+
+
+def test_parameters_come_from_keyguard_toml() -> None:
+    usage = UsageConfig(detectors={"velocity": {"spike-factor": 2.0, "plateau-shift-guard": False}})
+    settings = load_settings(usage, "keyguard.toml")
+    params = settings.params_for("velocity", VelocityParams)
+    assert (params.spike_factor, params.plateau_shift_guard) == (2.0, False)
+    with pytest.raises(ConfigError, match="spike-factr"):
+        load_settings(UsageConfig(detectors={"velocity": {"spike-factr": 2}}), "keyguard.toml")
