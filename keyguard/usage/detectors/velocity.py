@@ -247,18 +247,26 @@ class VelocityDetector:
         p = settings.params_for(self.id, VelocityParams)
         judge = _Judge(store, window, settings, p)
         keys = judge.load()
+        rotations = list(judge.rotations())
+        yield from rotations
+        spans: dict[str, list[tuple[datetime | None, datetime | None]]] = defaultdict(list)
+        for alert in rotations:
+            spans[alert.subject].append((alert.first_seen, alert.last_seen))
         for key in keys.values():
             plateaus = list(judge.plateaus(key))
             yield from plateaus
-            # a spike run inside a plateau is the same anomaly, told less precisely
-            covered = [(a.first_seen, a.last_seen) for a in plateaus]
-            for spike in judge.spikes(key):
-                if not any(start is not None and end is not None and spike.first_seen and
-                           spike.last_seen and start <= spike.first_seen and
-                           spike.last_seen <= end for start, end in covered):
-                    yield spike
+            covered = spans[key.key_id] + [(a.first_seen, a.last_seen) for a in plateaus]
+            # a spike run inside a reported plateau or turn is the same anomaly, told less well
+            yield from (a for a in judge.spikes(key) if not _inside(a, covered))
             yield from judge.ramps(key)
-        yield from judge.rotations()
+
+
+def _inside(alert: Alert, spans: list[tuple[datetime | None, datetime | None]]) -> bool:
+    """True when the alert's first..last seen lies within one of ``spans``."""
+    first, last = alert.first_seen, alert.last_seen
+    return first is not None and last is not None and any(
+        start is not None and end is not None and start <= first and last <= end
+        for start, end in spans)
 
 
 class _Judge:

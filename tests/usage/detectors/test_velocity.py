@@ -345,8 +345,10 @@ def test_turns_handed_over_mid_hour_across_midnight_are_rotation() -> None:
                      account="team-x", ip="192.0.2.44") for m in range(20 * 60)]
     office = [e for i, k in enumerate(keys)
               for e in business(k, 2, rate=4, seed=40 + i, first_day=22, account="team-x")]
-    alerts = [a for a in scan(history + attack + office) if a.evidence["reason"] == "rotation"]
+    every = scan(history + attack + office)
+    alerts = [a for a in every if a.evidence["reason"] == "rotation"]
     assert sorted(a.subject for a in alerts) == keys
+    assert len(every) == len(alerts)  # each key's own spikes are the same turns, not repeated
     assert int(alerts[0].evidence["handoffs"]) >= 12
     # sparse office traffic looks like turns by chance now and then, but seldom
     ev = alerts[0].evidence
