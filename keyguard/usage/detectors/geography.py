@@ -30,20 +30,22 @@ each reason and the numbers behind it. Events without a country (private IPs, AW
 internal callers, aggregate reports without IPs) are skipped, and ``(unattributed)``
 events are not judged because they mix callers.
 
-Cost: each key with located events in the window loads its history once (O(events of
-that key)).
+Cost: two DuckDB queries per scan compute, for every key located in the window, its first
+use, the countries used before the window, and only the window's events where the country
+changes (with the count of events before each, for the learning rule); Python walks those
+few rows. Full events are loaded only for keys that alert.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from keyguard.model import Alert, Severity, UsageEvent
 from keyguard.usage.detectors import UNATTRIBUTED, Detector, DetectorSettings, use_evidence
-from keyguard.usage.store import UsageStore, Window
+from keyguard.usage.store import UsageStore, Window, naive
 
 
 @dataclass(slots=True)
@@ -68,6 +70,85 @@ class _Group:
 
 
 @dataclass(frozen=True, slots=True)
+class _Change:
+    """A located event in the window that starts a run of one country (or the window)."""
+
+    time: datetime
+    country: str
+    n_before: int  # events of the key before this one (any country or none): the learning count
+    previous_country: str | None  # the key's located event just before, even before the window
+    previous_time: datetime | None
+
+
+@dataclass(slots=True)
+class _Profile:
+    """What the judge needs of one key, computed by DuckDB instead of walking its history."""
+
+    first_time: datetime
+    alias: str | None
+    seen_before: frozenset[str] = frozenset()  # countries used before the window
+    changes: list[_Change] = field(default_factory=list)
+    allow: frozenset[str] = frozenset()
+    travel: timedelta = timedelta(hours=1)
+
+
+# NOTE: built only from constants; every value is bound ($1 window start, $2 end, $3 the
+# unattributed key id). Row order inside a key is (time, origin), as in store.history().
+_CHANGES_SQL = """
+WITH judged AS (
+    SELECT DISTINCT key_id FROM events
+    WHERE time BETWEEN $1 AND $2 AND country IS NOT NULL AND key_id <> $3),
+numbered AS (
+    SELECT e.key_id, e.time, e.origin, e.country, e.key_alias,
+           row_number() OVER (PARTITION BY e.key_id ORDER BY e.time, e.origin) - 1 AS n_before,
+           min(e.time) OVER (PARTITION BY e.key_id) AS first_time
+    FROM events e JOIN judged USING (key_id) WHERE e.time <= $2),
+located AS (
+    SELECT *, lag(country) OVER w AS prev_country, lag(time) OVER w AS prev_time
+    FROM numbered WHERE country IS NOT NULL
+    WINDOW w AS (PARTITION BY key_id ORDER BY time, origin))
+SELECT key_id, time, country, n_before, first_time, prev_country, prev_time, key_alias
+FROM located
+WHERE time >= $1 AND (prev_time IS NULL OR prev_time < $1 OR prev_country <> country)
+ORDER BY key_id, time, origin
+"""
+_SEEN_SQL = """
+SELECT key_id, list(DISTINCT country) FROM events
+WHERE time < $1 AND country IS NOT NULL AND key_id IN (
+    SELECT DISTINCT key_id FROM events
+    WHERE time BETWEEN $1 AND $2 AND country IS NOT NULL AND key_id <> $3)
+GROUP BY key_id
+"""
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    return None if when is None else when.replace(tzinfo=UTC)
+
+
+def _profiles(store: UsageStore, window: Window) -> dict[str, _Profile]:
+    """Per judged key: first use, countries before the window, and the window's country changes.
+
+    Two GROUP BY / window-function queries over the store, so the cost no longer grows with
+    each key's whole history in Python: a daily run over months of stored events loads
+    only the handful of rows where a key's country changes.
+    """
+    params = [naive(window.start), naive(window.end), UNATTRIBUTED]
+    profiles: dict[str, _Profile] = {}
+    for key_id, when, country, n_before, first, prev_country, prev_time, alias in store.query(
+            _CHANGES_SQL, params):
+        profile = profiles.get(key_id)
+        if profile is None:
+            profile = profiles[key_id] = _Profile(first_time=first.replace(tzinfo=UTC), alias=alias)
+        profile.alias = alias or profile.alias
+        profile.changes.append(_Change(when.replace(tzinfo=UTC), country, int(n_before),
+                                       prev_country, _aware(prev_time)))
+    for key_id, countries in store.query(_SEEN_SQL, params):
+        if key_id in profiles:
+            profiles[key_id].seen_before = frozenset(countries)
+    return profiles
+
+
+@dataclass(frozen=True, slots=True)
 class GeographyParams:
     """``[usage.detectors.geography]``; the learning period is shared (``[usage.detectors]``)."""
 
@@ -83,22 +164,32 @@ class GeographyDetector:
     def evaluate(self, store: UsageStore, window: Window, now: datetime,
                  settings: DetectorSettings) -> Iterator[Alert]:
         """Alerts for located events in the window, each judged on the key's earlier history."""
-        for key_id in store.keys(window, with_country=True):
-            if key_id == UNATTRIBUTED:
+        for key_id, profile in _profiles(store, window).items():
+            flagged = self._judge(key_id, profile, settings)
+            if not flagged:
                 continue
-            history = store.history(key_id, window.end, inclusive=True)
-            yield from self._judge(key_id, history, window, settings)
+            events = store.events(window, key_id)  # only keys with something to report
+            for found in flagged.values():
+                found.events = [e for e in events if e.country == found.country]
+                if found.events:
+                    yield self._alert(key_id, found, settings, profile.allow, profile.travel)
 
-    def _judge(self, key_id: str, history: list[UsageEvent], window: Window,
-               settings: DetectorSettings) -> Iterator[Alert]:
-        allow = frozenset(c.upper() for c in settings.allow_countries_for(key_id, history[-1].key_alias))
-        travel_within = timedelta(minutes=settings.params_for(self.id, GeographyParams)
-                                  .travel_within_minutes)
+    def _judge(self, key_id: str, profile: _Profile,
+               settings: DetectorSettings) -> dict[str, _Group]:
+        """Walk the window's country changes in time order; the groups that must alert.
+
+        Equivalent to walking every event: an event from the same country as the located
+        event before it can start no new-country, allow-list or travel finding, so only the
+        first in-window event and each change of country are needed (see ``_profiles``).
+        """
+        profile.allow = frozenset(c.upper() for c in settings.allow_countries_for(key_id, profile.alias))
+        profile.travel = timedelta(minutes=settings.params_for(self.id, GeographyParams)
+                                   .travel_within_minutes)
+        allow = profile.allow
         learning = timedelta(days=settings.learning_days)
-        first_time = history[0].time
-        seen: set[str] = set()
+        first_time = profile.first_time
+        seen = set(profile.seen_before)
         flagged: dict[str, _Group] = {}
-        previous: UsageEvent | None = None  # the last event with a country
 
         def established(country: str) -> bool:
             return country in seen and country not in flagged
@@ -110,35 +201,27 @@ class GeographyDetector:
                     round((when - first_time).total_seconds() / 86400, 1))
             return flagged[country]
 
-        for n_before, event in enumerate(history):
-            country = event.country
-            if country is None:
-                continue
-            if window.contains(event.time):
-                learned = (event.time - first_time >= learning
-                           and n_before >= settings.learning_min_events)
-                reasons = []
-                if allow and country not in allow:
-                    reasons.append("outside-allow-list")
-                if learned and country not in seen and country not in allow:
-                    reasons.append("new-country")
-                if reasons and country not in flagged:
-                    group(country, n_before, event.time).reasons.extend(reasons)
-                if (learned and previous is not None and previous.country != country
-                        and previous.country is not None
-                        and event.time - previous.time < travel_within):
-                    gap = event.time - previous.time
-                    if not established(country):
-                        group(country, n_before, event.time).travel(previous.country, gap)
-                    elif not established(previous.country):
-                        group(previous.country, n_before, event.time).travel(country, gap)
-                if country in flagged:
-                    flagged[country].events.append(event)
+        for change in profile.changes:
+            country, when, n_before = change.country, change.time, change.n_before
+            learned = (when - first_time >= learning
+                       and n_before >= settings.learning_min_events)
+            reasons = []
+            if allow and country not in allow:
+                reasons.append("outside-allow-list")
+            if learned and country not in seen and country not in allow:
+                reasons.append("new-country")
+            if reasons and country not in flagged:
+                group(country, n_before, when).reasons.extend(reasons)
+            before = change.previous_country
+            if (learned and before is not None and change.previous_time is not None
+                    and before != country and when - change.previous_time < profile.travel):
+                gap = when - change.previous_time
+                if not established(country):
+                    group(country, n_before, when).travel(before, gap)
+                elif not established(before):
+                    group(before, n_before, when).travel(country, gap)
             seen.add(country)
-            previous = event
-        for found in flagged.values():
-            if found.events:
-                yield self._alert(key_id, found, settings, allow, travel_within)
+        return flagged
 
     def _alert(self, key_id: str, found: _Group, settings: DetectorSettings,
                allow: frozenset[str], travel_within: timedelta) -> Alert:

@@ -3,11 +3,13 @@
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keyguard.model import Alert, Severity, UsageEvent
 from keyguard.usage.detectors import DetectorSettings
 from keyguard.usage.store import Window
-from tests.usage.detectors.common import START, office_traffic, use
+from tests.usage.detectors.common import IPS, START, office_traffic, use
 from tests.usage.detectors.common import scan as scan_all
 
 
@@ -122,3 +124,64 @@ def test_allow_list_is_policy_even_while_learning() -> None:
 def test_unattributed_and_unlocated_events_are_not_judged() -> None:
     events = [*office_traffic("(unattributed)", 14), use("(unattributed)", START + timedelta(days=15), "BR"), UsageEvent(time=START + timedelta(days=15), key_id="k", source_format="litellm")]
     assert scan(events) == []
+
+
+# -- equivalence with the plain walk over every event (the SQL profile is an optimisation) --
+
+def reference(history: list[UsageEvent], window: Window, settings: DetectorSettings,
+              travel: timedelta) -> dict[str, tuple[list[str], int]]:
+    """The detector's rules applied event by event: country -> (reasons, events in window)."""
+    allow = set(settings.allow_countries)
+    first, seen = history[0].time, set()
+    flagged: dict[str, tuple[list[str], int]] = {}
+    previous: UsageEvent | None = None
+    for n_before, event in enumerate(history):
+        country = event.country
+        if country is None:
+            continue
+        if window.contains(event.time):
+            learned = (event.time - first >= timedelta(days=settings.learning_days)
+                       and n_before >= settings.learning_min_events)
+            reasons = []
+            if allow and country not in allow:
+                reasons.append("outside-allow-list")
+            if learned and country not in seen and country not in allow:
+                reasons.append("new-country")
+            if reasons and country not in flagged:
+                flagged[country] = (reasons, 0)
+            if (learned and previous is not None and previous.country not in (None, country)
+                    and event.time - previous.time < travel):
+                def established(c: str) -> bool:
+                    return c in seen and c not in flagged
+                target = (country if not established(country) else previous.country
+                          if not established(previous.country) else None)
+                if target is not None:
+                    got = flagged.setdefault(target, ([], 0))
+                    if "impossible-travel" not in got[0]:
+                        got[0].append("impossible-travel")
+            if country in flagged:
+                flagged[country] = (flagged[country][0], flagged[country][1] + 1)
+        seen.add(country)
+        previous = event
+    return {c: v for c, v in flagged.items() if v[1]}
+
+
+@given(steps=st.lists(st.tuples(st.integers(1, 8) | st.integers(1, 600), st.sampled_from(["US", "DE", "BR", None])),
+                      min_size=1, max_size=60),
+       window_from=st.integers(0, 59), allow=st.sampled_from([(), ("US",), ("US", "DE")]))
+@settings(max_examples=150, deadline=None)
+def test_profile_walk_matches_the_event_by_event_rules(
+        steps: list[tuple[int, str | None]], window_from: int, allow: tuple[str, ...]) -> None:
+    when, history = START, []
+    for i, (minutes, country) in enumerate(steps):
+        when += timedelta(minutes=minutes * 7)  # up to ~3 days apart: learning ends mid-way
+        history.append(UsageEvent(time=when, key_id="k", source_format="litellm",
+                                  country=country, source_ip=IPS[country] if country else None,
+                                  origin=f"f:{i}"))
+    window = Window(history[min(window_from, len(history) - 1)].time, history[-1].time)
+    settings_ = DetectorSettings(allow_countries=allow, learning_days=2, learning_min_events=5)
+    expected = reference(history, window, settings_, timedelta(hours=1))
+    alerts = scan(history, window, settings_)
+    got = {str(a.evidence["country"]): (str(a.evidence["reasons"]).split(", "),
+                                         int(a.evidence["events"])) for a in alerts}
+    assert got == expected
