@@ -21,11 +21,13 @@ buckets of input tokens per request, or characters / 4) and output/input token r
 0 = same, 1 = disjoint). The threshold adapts to the key: the second-largest divergence of
 one baseline day against the rest of the baseline (days this scan already flagged left
 out), times ``divergence-margin`` (default 1.25), and never below ``min-divergence``
-(default 0.3); so keys whose weekdays and weekends differ do not alert on the next
-weekend, while one odd day in the baseline does not blind the detector. A size or ratio shift must also move the median
-bucket by ``min-median-shift`` (default 2, i.e. 4x) so a modest drift in prompt length
-after a feature change does not alert. Reasons ``model-shift``, ``size-shift``,
-``ratio-shift``.
+(default 0.15); so keys whose weekdays and weekends differ do not alert on the next
+weekend, while one odd day in the baseline does not blind the detector. A shift must also
+be *new*: at least ``min-novel-share`` (default 0.3) of the day's requests fall in buckets
+the baseline did not use (under 0.5% of its requests; for sizes and ratios a bucket next
+to a used one counts as used, so a 2x drift in prompt length after a feature change does
+not alert, and moving between models the key already used does not either). Reasons
+``model-shift``, ``size-shift``, ``ratio-shift``.
 
 **Model migrations** are not shifts. Model names are reduced to a family (provider
 prefixes, dates, versions and tokens with digits removed: ``claude-sonnet-4-5-20250929``
@@ -87,6 +89,7 @@ from keyguard.usage.detectors import UNATTRIBUTED, Detector, DetectorSettings, u
 from keyguard.usage.store import UsageStore, Window, naive
 
 DAY_MS = 86_400_000
+_SUPPORT = 0.005  # a baseline bucket with this share of requests is "known"
 _SAMPLE = 128  # prompts per day sampled to find the template centroid
 #: A stored ``sh1:`` fingerprint as a 64-bit integer (NULL for another version).
 _HEX = "TRY_CAST('0x' || substr({}, 5) AS UBIGINT)"
@@ -109,9 +112,9 @@ class PromptMixParams:
     baseline_days: float = 28.0
     min_window_requests: int = 50
     min_baseline_requests: int = 200
-    min_divergence: float = 0.3
+    min_divergence: float = 0.15
     divergence_margin: float = 1.25
-    min_median_shift: float = 2.0
+    min_novel_share: float = 0.3
     release_min_keys: int = 3
     release_days: float = 14.0
     template_bits: int = 12
@@ -162,15 +165,19 @@ def jsd(p: Mapping[str, float], q: Mapping[str, float]) -> float:
     return max(0.0, min(1.0, total / 2))
 
 
-def _median_bucket(hist: Mapping[str, float]) -> float:
-    """The bucket (a log2 value) holding the weighted median of a size/ratio histogram."""
-    items = sorted((int(b), w) for b, w in hist.items())
-    half, acc = sum(w for _, w in items) / 2, 0.0
-    for bucket, weight in items:
-        acc += weight
-        if acc >= half:
-            return float(bucket)
-    return 0.0
+def _novel_share(now: Mapping[str, float], base: Mapping[str, float], *, numeric: bool) -> float:
+    """Share of the day's requests in buckets the baseline never (or hardly) used.
+
+    The baseline's support is every bucket with at least ``_SUPPORT`` of its requests; for
+    log2 buckets (``numeric``) a bucket next to the support still counts as known, so
+    prompts drifting by a factor of two are not new, while outputs 64x the input are.
+    """
+    total_base = sum(base.values()) or 1.0
+    support = {b for b, w in base.items() if w / total_base >= _SUPPORT}
+    if numeric:
+        support |= {str(int(b) + step) for b in support for step in (-1, 1)}
+    total = sum(now.values()) or 1.0
+    return sum(w for b, w in now.items() if b not in support) / total
 
 
 def _describe(dim: str, hist: Mapping[str, float], limit: int = 3) -> str:
@@ -507,8 +514,9 @@ class PromptMixDetector:
                flagged: set[int], learned: bool) -> _Finding | None:
         day = info.current[age]
         base_days = {a: d for a, d in info.history.items() if age < a <= age + days}
-        # Days this scan already flagged stay in the baseline totals but do not set the
-        # key's normal day-to-day variation (else day 1 of an attack hides day 2).
+        # Days this scan already flagged stay in the baseline (as in daily runs, an attack
+        # alerts on its first day, not again on each later one) but do not set the key's
+        # normal day-to-day variation.
         calm = {a: d for a, d in base_days.items() if a not in flagged}
         base = _merge(base_days.values())
         day_end = window.end - timedelta(days=age)
@@ -562,19 +570,22 @@ class PromptMixDetector:
             divergence = jsd(now_hist, base_hist)
             if divergence < params.min_divergence:
                 continue
+            novel = _novel_share(now_hist, base_hist, numeric=dim != "model")
+            if novel < params.min_novel_share:
+                continue
             threshold = self._threshold(dim, base_days, params)
-            moved = (abs(_median_bucket(now_hist) - _median_bucket(base_hist))
-                     if dim != "model" else 0.0)
-            if divergence < threshold or (dim != "model" and moved < params.min_median_shift):
+            if divergence < threshold:
                 continue
             reasons.append(f"{dim}-shift")
             label = {"model": "model mix", "size": "prompt size",
                      "ratio": "output/input ratio"}[dim]
             parts.append(f"{label} diverged from its baseline (JSD {divergence:.2f}, threshold "
-                         f"{threshold:.2f}): now {_describe(dim, now_hist)}, before "
+                         f"{threshold:.2f}; {100 * novel:.0f}% of requests where the baseline "
+                         f"had none): now {_describe(dim, now_hist)}, before "
                          f"{_describe(dim, base_hist)}")
             evidence[f"{dim}_divergence"] = round(divergence, 3)
             evidence[f"{dim}_threshold"] = round(threshold, 3)
+            evidence[f"{dim}_novel_share"] = round(novel, 3)
             evidence[f"{dim}_window"] = _describe(dim, now_hist, 5)
             evidence[f"{dim}_baseline"] = _describe(dim, base_hist, 5)
             score += divergence
