@@ -52,16 +52,17 @@ Sub-kinds (``evidence["reason"]``), each merged per key into one alert per conti
   ``high-factor`` times ``ramp-factor``.
 * **rotation** (limit dodging): the keys of one owner (``account``, else ``principal``)
   take turns. A key is present in an hour when it carries at least
-  ``rotation-presence`` (0.2) of the owner's requests; a stretch of turns is a run of
-  hours (one idle hour allowed) with at most two keys present each hour, at least
-  ``rotation-min-keys`` (3) keys present in all and ``rotation-min-handoffs`` (4)
-  hand-offs (a key becoming present). The stretch alerts when the owner is learned, its
-  requests are at least ``rotation-min-requests`` (200) and ``rotation-factor`` (2.5)
-  times the most any one of its keys did in a day of the lookback, and the owner's keys
-  took turns on at most ``rotation-habit-share`` (0.1) of its earlier active days, so a
-  team whose offices in several time zones always hand work over never alerts. Every
-  key of the stretch gets an alert naming the others. High from ``high-factor`` times
-  ``rotation-factor``.
+  ``rotation-presence`` (0.2) of the owner's requests, and holds the hour when it carries
+  at least ``rotation-hold`` (0.7). A stretch of turns is a run of hours (one idle hour
+  allowed) with at most two keys present each hour, at least half of them held, at least
+  ``rotation-min-keys`` (3) different holders and ``rotation-min-handoffs`` (4) changes
+  of holder. The stretch alerts when the owner is learned, its requests are at least
+  ``rotation-min-requests`` (200) and ``rotation-factor`` (2.5) times the most any one
+  of its keys did in a day of the lookback, and the owner's keys took turns on at most
+  ``rotation-habit-share`` (0.1) of its earlier active days, so a team whose offices in
+  several time zones always hand work over never alerts, and several similar services
+  running side by side (no hour held by one) never look like turns. Every holder gets an
+  alert naming the others. High from ``high-factor`` times ``rotation-factor``.
 
 Daily runs do not repeat themselves: a plateau, ramp or stretch of turns that already
 qualified before the window (so an earlier run reported it) is not reported again while
@@ -141,6 +142,7 @@ class VelocityParams:
     rotation_min_keys: int = 3
     rotation_min_handoffs: int = 4
     rotation_presence: float = 0.2
+    rotation_hold: float = 0.7
     rotation_factor: float = 2.5
     rotation_min_requests: int = 200
     rotation_habit_share: float = 0.1
@@ -193,8 +195,9 @@ class _Turns:
     """A stretch of hours in which an owner's keys take turns (at most two at a time)."""
 
     hours: list[int] = field(default_factory=list)
-    holders: set[str] = field(default_factory=set)
-    handoffs: int = 0
+    holders: set[str] = field(default_factory=set)  # keys that held at least one hour alone
+    handoffs: int = 0  # changes of holder between held hours
+    held: int = 0  # hours one key carried alone (``rotation-hold`` of the requests)
     requests: int = 0
 
 
@@ -656,17 +659,17 @@ class _Judge:
 
     def _turn_runs(self, hours: dict[int, dict[str, int]], first: int, last: int
                    ) -> list[_Turns]:
-        """Stretches of hours in ``[first, last]`` where at most two keys share the use.
+        """Stretches of hours in ``[first, last]`` where the owner's keys take turns.
 
-        A key is *present* in an hour when it carries at least ``rotation-presence`` of the
-        owner's requests; a hand-off is a key becoming present that was not the hour
-        before. One idle hour does not end a stretch. Only stretches with enough keys and
-        hand-offs are returned.
+        At most two keys are present in each hour of a stretch (a hand-off hour shows the
+        outgoing and the incoming key); a hand-off is a change of holder between held
+        hours. One idle hour does not end a stretch. Only stretches with enough holders,
+        hand-offs and held hours are returned.
         """
         p = self.p
         found: list[_Turns] = []
         current: _Turns | None = None
-        previous: set[str] = set()
+        holder = ""
         idle = 0
         for hour in range(first, last + 1):
             by_key = hours.get(hour, {})
@@ -682,16 +685,19 @@ class _Judge:
                 current = None
                 continue
             if current is None:
-                current = _Turns()
+                current, holder = _Turns(), ""
                 found.append(current)
-            elif present - previous:
-                current.handoffs += 1
+            top, value = max(by_key.items(), key=lambda kv: (kv[1], kv[0]))
+            if value >= p.rotation_hold * total:
+                current.held += 1
+                current.holders.add(top)
+                if holder and top != holder:
+                    current.handoffs += 1
+                holder = top
             current.hours.append(hour)
-            current.holders |= present
             current.requests += total
-            previous = present
         return [t for t in found if len(t.holders) >= p.rotation_min_keys
-                and t.handoffs >= p.rotation_min_handoffs]
+                and t.handoffs >= p.rotation_min_handoffs and 2 * t.held >= len(t.hours)]
 
     def _rotation(self, owner: str, turn: _Turns, hours: dict[int, dict[str, int]],
                   daily: dict[str, dict[int, int]], first_hour: int

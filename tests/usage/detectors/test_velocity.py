@@ -355,6 +355,15 @@ def test_turns_handed_over_mid_hour_across_midnight_are_rotation() -> None:
     assert int(ev["turn_days_before"]) <= 0.1 * int(ev["active_days_before"])
 
 
+def test_similar_services_side_by_side_are_not_turns() -> None:
+    # five services of one team in one office: together five times any one of them, and
+    # now and then only one or two carry a fifth of an hour's requests, but none holds it
+    keys = [f"svc-{i}" for i in range(5)]
+    events = [e for i, k in enumerate(keys)
+              for e in business(k, 35, rate=6, seed=50 + i, account="team-s", human=False)]
+    assert scan(events) == []
+
+
 def test_turns_without_extra_volume_are_not_rotation() -> None:
     # the same hand-offs at the team's usual daily volume: nobody dodges anything
     events = team_history() + turns(22, rate=8)
