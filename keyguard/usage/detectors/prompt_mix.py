@@ -44,8 +44,8 @@ included). Size and ratio are still judged.
 ``keyguard.usage.prompt_markers``):
 
 * ``templated``: the day's largest template cluster (prompts whose SimHash lies within
-  ``template-bits``, default 12, of a centre chosen among the day's commonest
-  fingerprints) holds at least ``template-min-requests`` (200) requests and
+  ``template-bits``, default 12, of a centroid: the bitwise majority of the best of 8
+  candidate centres, found on a sample of about 128 of the day's prompts) holds at least ``template-min-requests`` (200) requests and
   ``template-min-share`` (0.5) of the day's prompts, and is new: under
   ``template-known-share`` (0.02) of the baseline's prompts fall in it. Alone it alerts only
   when the day's volume is ``template-volume-factor`` (5) times the key's median baseline
