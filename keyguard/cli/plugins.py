@@ -28,12 +28,14 @@ class PluginsFormat(enum.StrEnum):
 def _registries() -> dict[str, Registry[Any]]:
     from keyguard.policies import POLICIES
     from keyguard.report import REPORTERS
+    from keyguard.rotation.rotators import ROTATORS
+    from keyguard.rotation.stores import STORES
     from keyguard.sources import SOURCES
     from keyguard.usage.detectors import DETECTORS
     from keyguard.usage.importers import IMPORTERS
 
     return {"source": SOURCES, "rule": POLICIES, "format": REPORTERS, "importer": IMPORTERS,
-            "detector": DETECTORS}
+            "detector": DETECTORS, "rotator": ROTATORS, "rotation-store": STORES}
 
 
 @handle_errors
@@ -47,8 +49,8 @@ def plugins(
     """List sources, rules, output formats and usage importers, built-in or from other packages.
 
     Third-party packages add plugins through the entry-point groups keyguard.sources,
-    keyguard.policies, keyguard.reporters, keyguard.importers and keyguard.detectors; nothing is imported to
-    list them.
+    keyguard.policies, keyguard.reporters, keyguard.importers, keyguard.detectors,
+    keyguard.rotators and keyguard.rotation_stores; nothing is imported to list them.
     """
     app_state(ctx).config()  # a config typo is exit 2 for every command
     check_output_path(output)

@@ -84,7 +84,10 @@ def test_plugins_lists_sources_and_formats(cli: Cli) -> None:
                      ("source", "aws-secretsmanager"), ("source", "keyring"),
                      ("format", "json"), ("format", "table"), ("format", "csv"),
                      ("format", "sarif"), ("rule", "rotation-max-age"), ("rule", "waiver-expired"),
-                     ("importer", "cloudtrail"), ("importer", "litellm")):
+                     ("importer", "cloudtrail"), ("importer", "litellm"),
+                     ("detector", "velocity"), ("detector", "prompt-mix"),
+                     ("detector", "coordination"), ("rotator", "aws-iam"),
+                     ("rotation-store", "aws-ssm"), ("rotation-store", "vault")):
         assert expected in names
     assert all(r["builtin"] for r in rows)
     table = cli(["plugins"])
