@@ -134,6 +134,9 @@ def demo(
             # NOTE: with --format json/csv, stdout carries exactly the inventory document
             # (pipe it to jq); the later tour steps go to stderr with the narration.
             typer.echo(_check(result, config, report.now), nl=False, err=machine)
+            say("\n5b. `keyguard rotate plan`: a rotation dry run of what the policy says is "
+                "due (nothing changes):\n")
+            typer.echo(_rotation_dry_run(result, config, report.now), nl=False, err=True)
             changed = demo_scenario.make_demo_changes(endpoint, rng=rng, region=DEMO_REGIONS[0])
             say(f"\n6. Changed the sandbox ({changed}); `keyguard inventory --diff` shows:\n")
             _, diff_report = run_and_record(
@@ -226,6 +229,35 @@ def _check(result: Inventory, config: Config, now: datetime) -> str:
             + f"Shown: the findings at or above {policy.fail_on.label}. In all "
             f"{len(checked.findings)} findings ({summary or 'none'}); `keyguard check` lists "
             "them, `keyguard rules show ID` explains a rule.\n")
+
+
+def _rotation_dry_run(result: Inventory, config: Config, now: datetime) -> str:
+    """Step 5b: the real rotation planner on the sandbox inventory (values were inspected).
+
+    The same pure ``build_plan`` as ``keyguard rotate plan``, fed the inventory the demo
+    already took with its ephemeral fingerprint key, so the user's key is never touched;
+    nothing is applied. Long plans are cut to the first items for the tour.
+    """
+    from keyguard.cli.rotate import planners, render_plan
+    from keyguard.engine import evaluate, load_policy
+    from keyguard.rotation.plan import PlanInputs, build_plan
+    from keyguard.rotation.schedule import due_keys
+    from keyguard.rotation.stores import STORES
+
+    policy = load_policy(config.policy, "built-in policy")
+    checked = evaluate(result, policy, now, config.labels)
+    built = build_plan(PlanInputs(keys=result.keys, due=due_keys(checked.findings),
+                                  planners=planners(), writable_stores=frozenset(STORES.names()),
+                                  now=now))
+    text = render_plan(built)
+    blocks = text.split("\n\n")
+    shown = "\n\n".join(blocks[:4])
+    more = len(blocks) - 4
+    rotate = sum(1 for i in built.items if i.action == "rotate")
+    return (shown.rstrip("\n") + (f"\n... and {more} more entries" if more > 0 else "")
+            + f"\n\n{rotate} key(s) would be rotated and {len(built.skipped)} skipped with the "
+            "reason. `keyguard rotate run --due --apply` does it: new key, every copy rewritten, "
+            "verified, and only then the old key disabled; `rotate resume` recovers a crash.\n")
 
 
 def _print_insights(result: Inventory, now: datetime) -> None:

@@ -39,11 +39,11 @@ from keyguard.errors import UsageError
 
 if TYPE_CHECKING:
     from keyguard.cli._shared import AppState
-    from keyguard.model import Inventory
+    from keyguard.model import Inventory, KeyRecord
     from keyguard.rotation.apply import Outcome, Runner
     from keyguard.rotation.journal import Journal
     from keyguard.rotation.lock import RotationLock
-    from keyguard.rotation.plan import RotationPlan
+    from keyguard.rotation.plan import Planner, RotationPlan
     from keyguard.usage.notify import Webhook
 
 #: Test hook: SIGKILL this process at the N-th journal boundary (fault-injection tests).
@@ -434,7 +434,6 @@ def _plan(app: AppState, policy: Path | None, source: list[str] | None,
     from keyguard.engine import evaluate, load_policy
     from keyguard.rotation.hooks import hooks_param, load_hooks
     from keyguard.rotation.plan import PlanInputs, build_plan
-    from keyguard.rotation.rotators import ORDER, ROTATORS
     from keyguard.rotation.schedule import due_keys, load_alerted, parse_select
     from keyguard.rotation.stores import STORES
     from keyguard.sources import SOURCES
@@ -458,19 +457,31 @@ def _plan(app: AppState, policy: Path | None, source: list[str] | None,
         progress=progress)
     progress.done()
     checked = evaluate(result, loaded, report.now, config.labels, set())
-    order = [n for n in ORDER if n in ROTATORS.names()]
-    order += [n for n in ROTATORS.names() if n not in order]
-    planners = []
-    for name in order:
-        cls = ROTATORS.load(name)
-        planners.append((name, cls.claims, cls.plan))
     built = build_plan(PlanInputs(
-        keys=result.keys, due=due_keys(checked.findings), planners=planners,
+        keys=result.keys, due=due_keys(checked.findings), planners=planners(),
         writable_stores=frozenset(STORES.names()), completed=journal.completed(), now=report.now,
         grace_days=grace_days, max_keys=max_keys, select=matcher,
         hooks_for=(lambda key: hooks_param(hooks, key)) if hooks else None,
         alerted=alerted, approve=approve))
     return result, built
+
+
+def planners() -> list[tuple[str, Callable[[KeyRecord], bool], Planner]]:
+    """Every registered rotator's (name, claims, plan), built-ins in their documented order."""
+    from keyguard.rotation.rotators import ORDER, ROTATORS
+
+    order = [n for n in ORDER if n in ROTATORS.names()]
+    order += [n for n in ROTATORS.names() if n not in order]
+    found: list[tuple[str, Callable[[KeyRecord], bool], Planner]] = []
+    for name in order:
+        cls = ROTATORS.load(name)
+        found.append((name, cls.claims, cls.plan))
+    return found
+
+
+def render_plan(built: RotationPlan) -> str:
+    """The table view of a plan (``keyguard rotate plan``; also the demo's dry run)."""
+    return _render_plan(built, PlanFormat.TABLE)
 
 
 def _confirm(yes: bool, question: str) -> None:

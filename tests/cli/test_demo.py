@@ -35,6 +35,13 @@ def test_demo_tour(tmp_path: Path) -> None:
                  "same secret stored in several places", "IAM keys with copies",
                  "Demo finished in"):
         assert step in err
+    # step 5b: a rotation dry run from the real planner: an IAM key due, with its copies
+    dry_run = err.split("5b. `keyguard rotate plan`", 1)[1].split("\n6. ", 1)[0]
+    assert "rotation plan " in dry_run
+    assert "ROTATE " in dry_run
+    assert "[aws-iam]" in dry_run
+    assert "steps: prepare -> create -> store:0 -> verify -> deactivate-old" in dry_run
+    assert "copy:  aws-secretsmanager" in dry_run
     assert "Changes since the last snapshot" in out
     assert "prod/app/anthropic" in out
     # step 7: the real usage scan on the synthetic org, alerts table on stdout
