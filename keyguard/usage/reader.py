@@ -10,6 +10,8 @@ LiteLLM duplicates by event id, resolves countries in batches, and counts everyt
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import glob
 import gzip
 import hashlib
@@ -20,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from keyguard.config import UsageConfig
 from keyguard.errors import UsageError
@@ -191,7 +193,7 @@ class UsageReader:
                 continue
             stats.events += 1
             stats.events_per_format[item.source_format] += 1
-            yield item
+            yield _sanitised(item)
 
     def _detect(self, head: bytes, path: str) -> Importer | None:
         for importer in self.importers():
@@ -235,6 +237,40 @@ class UsageReader:
                 # (dataclasses.replace was ~10% of the import).
                 object.__setattr__(event, "country", code)
         return batch
+
+
+@functools.lru_cache(maxsize=65536)
+def _clean(text: str) -> str:
+    from keyguard.usage.redact import scrub
+
+    return scrub(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _clean_key(key_id: str) -> str:
+    """A key id that is itself a secret (a raw key in a gateway log) becomes its SHA-256.
+
+    SHA-256 hex of the raw token is what LiteLLM stores as the key's hash, so a raw key in
+    a generic export and the same key's LiteLLM spend rows meet under one id.
+    """
+    return key_id if _clean(key_id) == key_id else hashlib.sha256(key_id.encode()).hexdigest()
+
+
+def _sanitised(event: UsageEvent) -> UsageEvent:
+    """The event with secret-looking text scrubbed before it reaches the store.
+
+    Exports are written by other software: an alias, a user agent or a principal can hold
+    a pasted credential, and the store is a state file, which must never hold a secret.
+    Cached per distinct string, so a million rows of a few hundred aliases cost little.
+    """
+    changes: dict[str, Any] = {}
+    if _clean_key(event.key_id) != event.key_id:
+        changes["key_id"] = _clean_key(event.key_id)
+    for name in ("key_alias", "principal", "user_agent", "account", "error_code"):
+        value = getattr(event, name)
+        if value is not None and _clean(value) != value:
+            changes[name] = _clean(value)
+    return dataclasses.replace(event, **changes) if changes else event
 
 
 def _walk(root: Path) -> list[tuple[Path, bool]]:

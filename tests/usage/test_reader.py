@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from keyguard.config import UsageConfig, UsageGenericConfig
 from keyguard.errors import PluginError, UsageError
+from keyguard.fakes import fake_key
 from keyguard.model import UsageEvent
 from keyguard.usage.reader import ImportStats, UsageReader
 
@@ -270,3 +273,21 @@ def test_gzip_and_small_files_are_read_serially(tmp_path: Path) -> None:
         assert not _parallel.suitable(small, b"[" + row)
         mp.setattr(_parallel, "workers", lambda: 1)
         assert not _parallel.suitable(small, row)
+
+
+def test_secret_looking_text_never_reaches_the_store(tmp_path: Path) -> None:
+    """A pasted key in an alias, user or agent is scrubbed; a raw key id becomes its SHA-256."""
+    raw = fake_key("anthropic-api", random.Random(4))
+    log = tmp_path / "spend.jsonl"
+    log.write_text(json.dumps({
+        "request_id": "r1", "api_key": raw, "startTime": "2026-03-02T10:00:00Z",
+        "model": "claude-sonnet-4-5", "prompt_tokens": 5, "completion_tokens": 1,
+        "user": f"bot/{raw}", "metadata": {"user_api_key_alias": f"alias:{raw}"},
+        "proxy_server_request": {"headers": {"user-agent": f"app {raw}"}},
+    }) + "\n")
+    [event] = list(UsageReader(UsageConfig()).events([log], ImportStats()))
+    assert event.key_id == hashlib.sha256(raw.encode()).hexdigest()
+    assert event.key_alias == "alias:[redacted anthropic-api]"
+    assert event.principal == "bot/[redacted anthropic-api]"
+    assert event.user_agent == "app [redacted anthropic-api]"
+    assert raw[:12] not in repr(event)
