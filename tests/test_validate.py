@@ -1,10 +1,12 @@
 """The whole configuration is validated whatever the command: a typo is exit 2 everywhere."""
 
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from keyguard.config import load_config
+from keyguard.config import load_config, parse_config
 from keyguard.errors import ConfigError
 from keyguard.validate import validate_config
 
@@ -35,3 +37,17 @@ def test_owner_checked_tables_are_validated_up_front(tmp_path: Path, name: str) 
 def test_valid_full_file_passes() -> None:
     full = Path(__file__).parent / "data" / "config" / "valid" / "full.toml"
     validate_config(load_config(full))  # raises on any problem
+
+
+def test_every_keyguard_toml_example_in_the_readme_is_valid() -> None:
+    """Documentation drift guard: a README example that no longer validates is a bug."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    checked = 0
+    for block in blocks:
+        raw = tomllib.loads(block)
+        if "hook" in raw:  # `keyguard rotate --hooks FILE`, not keyguard.toml
+            continue
+        validate_config(parse_config(raw, Path("README.md")))
+        checked += 1
+    assert checked >= 2
