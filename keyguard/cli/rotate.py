@@ -429,6 +429,7 @@ def _plan(app: AppState, policy: Path | None, source: list[str] | None,
           hooks_file: Path | None = None, alert_files: list[Path] | None = None,
           approve: bool = False) -> tuple[Inventory, RotationPlan]:
     """Inventory (values inspected, to find copies), policy verdict, then the pure plan."""
+    from keyguard.canary.store import load_index
     from keyguard.cli.inventory import make_fingerprinter, run_and_record
     from keyguard.config import load_policy_file, state_path
     from keyguard.engine import evaluate, load_policy
@@ -451,11 +452,13 @@ def _plan(app: AppState, policy: Path | None, source: list[str] | None,
     for name in names:
         SOURCES.load(name)
     progress = Progress.for_terminal(app.quiet)
+    state_file = state_path(config, state, user_data_dir())
     result, report = run_and_record(
         config, names, make_fingerprinter(quiet=app.quiet), region or (), True,
-        state_file=state_path(config, state, user_data_dir()), diff=False, record=False,
-        progress=progress)
+        state_file=state_file, diff=False, record=False, progress=progress)
     progress.done()
+    # canaries look stale on purpose: a canary key and its planted copies are never rotated
+    result = load_index(state_file).without(result)
     checked = evaluate(result, loaded, report.now, config.labels, set())
     built = build_plan(PlanInputs(
         keys=result.keys, due=due_keys(checked.findings), planners=planners(),

@@ -10,6 +10,9 @@ import freezegun
 import pytest
 from typer.testing import Result
 
+from keyguard.canary import Canary, CanaryKind
+from keyguard.canary.store import save
+from keyguard.state import StateDB
 from tests.cli.conftest import Cli
 from tests.fixtures.aws import leaked_slices
 from tests.rotation import world
@@ -340,3 +343,23 @@ def test_bad_notify_value_is_exit_2(cli: Cli) -> None:
     result = cli(["rotate", "resume", "--notify", "ftp://example.com/x"])
     assert result.exit_code == 2
     assert "--notify" in result.stderr
+
+
+def test_canary_keys_and_their_planted_copies_are_never_rotated(
+        cli: Cli, rot_env: str, tmp_path: Path) -> None:
+    """A canary looks stale on purpose (issue 7): rotating it would hand the thief a new key."""
+    canary = make_user("rt-canary", [("sm", "json")])
+    ordinary = make_user("rt-plain", [("sm", "json")])
+    state_db = cli.home / "data" / "keyguard" / "state.db"
+    state_db.parent.mkdir(parents=True, exist_ok=True)
+    with StateDB(state_db) as db:
+        save(db, Canary(id="cn-rot", kind=CanaryKind.AWS, name=canary.name,
+                        identifier=canary.old_id, principal=canary.arn,
+                        created=datetime(2026, 11, 1, tzinfo=UTC)))
+    policy = str(policy_file(tmp_path, 30))
+    sel = ["--select", f"name~^({canary.name}|{ordinary.name})/"]
+    planned = _run(cli, ["rotate", "plan", "--policy", policy, *sel, *SOURCES])
+    assert planned.exit_code == 0, planned.stderr
+    assert f"ROTATE {ordinary.name}/{ordinary.old_id}" in planned.stdout
+    assert canary.old_id not in planned.stdout
+    assert canary.name not in planned.stdout
