@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, assert_never
 
+from keyguard.atomic import atomic_write
 from keyguard.canary import Canary, CanaryKind, Planted
 from keyguard.errors import SourceError, UsageError
 from keyguard.secret import Secret
@@ -188,7 +187,7 @@ class Planter:
             raise UsageError(f"--plant {location.spec}: cannot read ({exc})") from None
         if before and not before.endswith("\n"):
             before += "\n"
-        _write(path, before + credential.reveal_env(), path.stat().st_mode if existed else 0o600)
+        atomic_write(path, before + credential.reveal_env())  # keeps the mode; new: 0600
         return Planted(location.spec, str(path), None, created_file=not existed)
 
 
@@ -247,7 +246,6 @@ def _remove_from_file(path: Path, canary: Canary, created_file: bool) -> None:
     """Drop the canary's lines from a planted .env file (identified without the secret)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        mode = path.stat().st_mode
     except FileNotFoundError:
         return
     except (OSError, UnicodeDecodeError) as exc:
@@ -271,22 +269,7 @@ def _remove_from_file(path: Path, canary: Canary, created_file: bool) -> None:
         path.unlink(missing_ok=True)
         return
     if len(kept) != len(lines):
-        _write(path, "".join(kept), mode)
-
-
-def _write(path: Path, text: str, mode: int) -> None:
-    """Atomically replace ``path`` with ``text``, keeping ``mode``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).chmod(mode & 0o777)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write(path, "".join(kept))  # keeps the file's mode
 
 
 def _plain(value: str | Secret) -> str:
