@@ -55,7 +55,7 @@ Sub-kinds (``evidence["reason"]``), each merged per key into one alert per conti
   ``rotation-presence`` (0.2) of the owner's requests, and holds the hour when it carries
   at least ``rotation-hold`` (0.7). A stretch of turns is a run of hours (one idle hour
   allowed) with at most two keys present each hour, at least half of them held, at least
-  ``rotation-min-keys`` (3) different holders and ``rotation-min-handoffs`` (4) changes
+  ``rotation-min-keys`` (3) different holders and ``rotation-min-handoffs`` (8) changes
   of holder. The stretch alerts when the owner is learned, its requests are at least
   ``rotation-min-requests`` (200) and ``rotation-factor`` (2.5) times the most any one
   of its keys did in a day of the lookback, and the owner's keys took turns on at most
@@ -140,7 +140,7 @@ class VelocityParams:
     ramp_max_step_share: float = 0.5
     ramp_min_requests: int = 500
     rotation_min_keys: int = 3
-    rotation_min_handoffs: int = 4
+    rotation_min_handoffs: int = 8
     rotation_presence: float = 0.2
     rotation_hold: float = 0.7
     rotation_factor: float = 2.5
