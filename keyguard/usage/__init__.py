@@ -1,12 +1,14 @@
 """Usage-log analysis: provider exports -> :class:`~keyguard.model.UsageEvent` -> store -> detectors.
 
-Design note (issue 4, first increment: importers). Import-light: nothing is imported here.
+Design note (issue 4). Import-light: nothing is imported here.
 
 Flow::
 
     reader.py (files, dirs, globs, gzip, format detection, dedupe, countries, ImportStats)
       -> importers/<format>.py  (bytes -> UsageEvent | RowError, one module per export)
-      -> store.py (next increment: DuckDB) -> detectors/* -> Alert
+      -> reader: secret-looking text scrubbed (aliases, agents), raw key ids -> SHA-256
+      -> store.py (DuckDB usage.duckdb) -> detectors/* (settings.py: config) -> Alert
+      -> alerts.py / suppress.py / render/* / notify.py (cli/usage.py wires them)
 
 Event schema (``keyguard.model.UsageEvent``; flat scalars so DuckDB ingests rows as-is):
 
@@ -24,8 +26,10 @@ region, model          AWS region (or Anthropic inference_geo), model id
 input/output/cached    tokens; input includes cached and cache-write tokens
 requests               1 per request row; aggregate count; 0 = unknown (Anthropic)
 user_agent, error_code caller agent; provider error code (None on success)
-prompt_fingerprint     ``sh1:<16 hex>`` SimHash of normalised prompt text (usage.prompt)
+prompt_fingerprint     ``sh2:<16 hex>`` SimHash of normalised prompt text (usage.prompt)
 prompt_chars           prompt length in characters; the text itself is never kept
+prompt_markers         phrasing classes found at import (``reasoning``, ``extraction``,
+                       ``trap``, ``topic:*``; usage.prompt_markers), never text
 principal, account     IAM ARN / gateway user / OpenAI user / Anthropic workspace;
                        AWS account / OpenAI project / LiteLLM team
 action, service        CloudTrail eventName + eventSource; LiteLLM call_type
