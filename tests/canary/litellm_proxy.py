@@ -1,7 +1,7 @@
 """A small fake LiteLLM proxy for canary tests: /key/generate, /key/info, /key/delete.
 
 It keeps what the real proxy keeps (the sha256 ``token`` of each key, never the key) and
-checks the master key on every call, over real HTTP on 127.0.0.1.
+checks the master key on every call, over real HTTP on 127.0.0.1 (the shared FakeApi server).
 """
 
 from __future__ import annotations
@@ -9,21 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import threading
-import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes import Answer, FakeApi, Request
 
-class FakeProxy:
+
+class FakeProxy(FakeApi):
     """Virtual keys by token hash; ``use(key)`` records activity as a real request would."""
 
     def __init__(self, master_key: str) -> None:
+        super().__init__()
         self.master_key = master_key
         self.keys: dict[str, dict[str, Any]] = {}
-        self.url = ""
 
     def use(self, key: str) -> None:
         """What the proxy records when a request authenticates with ``key``."""
@@ -51,47 +48,14 @@ class FakeProxy:
             return 200, {"key": query["key"], "info": row}
         return 404, {"detail": "Not Found"}
 
-    @contextmanager
-    def running(self) -> Iterator[FakeProxy]:
-        proxy = self
+    def authorized(self, request: Request) -> Answer | None:
+        """The master key on every call, as the proxy's admin endpoints require."""
+        if request.headers.get("authorization") != f"Bearer {self.master_key}":
+            return Answer(401, {"error": {"message": "Authentication Error"}})
+        return None
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                parts = urllib.parse.urlsplit(self.path)
-                length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
-                answer: object
-                if self.headers.get("authorization") != f"Bearer {proxy.master_key}":
-                    status, answer = 401, {"error": {"message": "Authentication Error"}}
-                else:
-                    status, answer = proxy.answer(self.command, parts.path,
-                                                  dict(urllib.parse.parse_qsl(parts.query)), body)
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def do_GET(self) -> None:
-                self._serve()
-
-            def do_POST(self) -> None:
-                self._serve()
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        try:
-            yield self
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
+    def route(self, request: Request) -> Answer:
+        """Dispatch to :meth:`answer` with the JSON body parsed."""
+        body = json.loads(request.body) if request.body else {}
+        status, answer = self.answer(request.method, request.path, dict(request.query), body)
+        return Answer(status, answer)

@@ -17,7 +17,8 @@ MASTER = "sk-master-0123456789abcdef"  # pragma: allowlist secret
 
 @pytest.fixture
 def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProxy]:
-    with FakeProxy(MASTER).running() as fake:
+    fake = FakeProxy(MASTER)
+    with fake.running():
         monkeypatch.setenv("LITELLM_BASE_URL", fake.url)
         monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER)
         yield fake

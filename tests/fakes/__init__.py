@@ -27,6 +27,7 @@ class Request:
     path: str
     query: Mapping[str, str]
     headers: Mapping[str, str]
+    body: bytes = b""  # the raw request body (POST endpoints parse it themselves)
 
 
 @dataclass(slots=True)
@@ -125,10 +126,9 @@ class FakeApi:
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urllib.parse.urlsplit(handler.path)
         length = int(handler.headers.get("content-length") or 0)
-        if length:
-            handler.rfile.read(length)
+        body = handler.rfile.read(length) if length else b""
         request = Request(handler.command, parts.path, dict(urllib.parse.parse_qsl(parts.query)),
-                          {k.lower(): v for k, v in handler.headers.items()})
+                          {k.lower(): v for k, v in handler.headers.items()}, body)
         with self._lock:
             self.log.append(request)
             answer = self._injected()
