@@ -465,9 +465,8 @@ def _vault_kv(config: Config) -> VaultKv:
     # VAULT_TOKEN, AppRole, ~/.vault-token) instead of a second copy of those rules.
     source = VaultSource(SourceContext(config=config, fingerprinter=_throwaway_fingerprinter(),
                                        now=datetime.now(UTC)))
-    settings = source._settings()
-    token = source._login(settings)
-    return VaultKv(source._new_client(settings, token))
+    client, _namespace = source.connect()
+    return VaultKv(client)
 
 
 def _undo(planter: Planter, planted: tuple[Planted, ...], stand_in: Canary,

@@ -156,6 +156,20 @@ class VaultSource:
 
     # -- connection ----------------------------------------------------------------------
 
+    def connect(self) -> tuple[hvac.Client, str | None]:
+        """An authenticated client and the namespace, resolved exactly as ``collect`` does.
+
+        For code that writes to Vault (rotation stores, canary planting): one place owns the
+        address, TLS and token rules (config reference, VAULT_TOKEN, AppRole,
+        ~/.vault-token). The caller closes the client's adapter when done.
+
+        Raises:
+            SourceError: no address, a bad CA bundle, no credentials or a refused login.
+
+        """
+        settings = self._settings()
+        return self._new_client(settings, self._login(settings)), settings.namespace
+
     def _settings(self) -> _Settings:
         address = (self._cfg.address or self._env.get("VAULT_ADDR", "")).strip().rstrip("/")
         if not address:

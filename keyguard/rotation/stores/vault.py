@@ -48,12 +48,9 @@ class VaultWriter:
                                            now=self._ctx.now(), inspect_values=False,
                                            regions=()))
         try:
-            settings = source._settings()  # NOTE: private on purpose: one connection logic
-            token = source._login(settings)
+            self._client, self._namespace = source.connect()
         except SourceError as exc:
             raise StepFailed(f"vault: {exc}") from None
-        self._namespace = settings.namespace
-        self._client = source._new_client(settings, token)
         return self._client
 
     def _where(self, copy: StoreCopy) -> tuple[str, str]:
