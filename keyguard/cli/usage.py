@@ -176,10 +176,11 @@ def scan(
     check_output_path(output)
     since_at = _parse_since(since)
     countries = tuple(sorted({_country(c) for c in allow_country or ()}))
+    recorded, tags = _from_state(config)
     canaries = tuple(dict.fromkeys([*(c.strip() for c in canary or () if c.strip()),
-                                    *_state_canaries(config)]))
+                                    *recorded]))
     settings = load_settings(config.usage, where, canaries=canaries,
-                             allow_countries=countries, key_tags=_inventory_tags(config))
+                             allow_countries=countries, key_tags=tags)
     suppressions = load_suppressions(config.usage.suppressions, where, DETECTORS.names())
     hook = parse_webhook(notify) if notify is not None else None  # exit 2 before any work
     reader = UsageReader(config.usage, input_format)  # PluginError (exit 2) if unknown
@@ -330,44 +331,31 @@ def _detector_docs(names: list[str]) -> dict[str, str]:
     return docs
 
 
-def _state_canaries(config: Config) -> tuple[str, ...]:
-    """Identifiers of the canaries ``keyguard canary create|register`` recorded in the state DB.
+def _from_state(config: Config) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
+    """Recorded canaries and inventory tags, from one read of the state database.
 
-    Any use of one is a critical alert even without ``--canary``; an unreadable state
-    database is a warning (the scan still runs with the canaries given on the command line).
+    Canaries (``keyguard canary create|register``) alert without ``--canary``; tags (by key
+    id and by name, from the latest snapshot) feed tag scopes and tag suppressions.
+    Read-only: no state database means neither; an unreadable one is a warning, and the
+    scan still runs with what the command line gives.
     """
-    from keyguard.canary.store import canary_identifiers
-    from keyguard.config import state_path
-    from keyguard.errors import StateError
-
-    try:
-        return canary_identifiers(state_path(config, None, user_data_dir()))
-    except StateError as exc:
-        err(f"keyguard: warning: recorded canaries unavailable: {exc}")
-        return ()
-
-
-def _inventory_tags(config: Config) -> dict[str, dict[str, str]]:
-    """Inventory tags by key id and by name, from the latest snapshot in the state database.
-
-    Read-only: no state database (or no snapshot) means no tags, so tag scopes and tag
-    suppressions match nothing; an unreadable one is a warning, not a failed scan.
-    """
+    from keyguard.canary.store import load_all
     from keyguard.config import state_path
     from keyguard.errors import StateError
 
     path = state_path(config, None, user_data_dir())
     if not path.is_file():
-        return {}
+        return (), {}
     from keyguard.state import StateDB
 
     try:
         with StateDB(path) as db:
+            canaries = tuple(i for canary in load_all(db) for i in canary.identifiers)
             snapshot = db.last_snapshot()
             records = db.snapshot_records(snapshot.id) if snapshot is not None else {}
     except StateError as exc:
-        err(f"keyguard: warning: inventory tags unavailable: {exc}")
-        return {}
+        err(f"keyguard: warning: state database unavailable (canaries, tags): {exc}")
+        return (), {}
     tags: dict[str, dict[str, str]] = {}
     for record in sorted(records.values(), key=lambda r: r.identity):
         if not record.tags:
@@ -377,7 +365,7 @@ def _inventory_tags(config: Config) -> dict[str, dict[str, str]]:
                 merged = tags.setdefault(name, {})
                 for tag, value in record.tags.items():
                     merged.setdefault(tag, value)
-    return tags
+    return canaries, tags
 
 
 def _unicode_ok(output: str) -> bool:
