@@ -88,8 +88,6 @@ class _Profile:
     alias: str | None
     seen_before: frozenset[str] = frozenset()  # countries used before the window
     changes: list[_Change] = field(default_factory=list)
-    allow: frozenset[str] = frozenset()
-    travel: timedelta = timedelta(hours=1)
 
 
 # NOTE: built only from constants; every value is bound ($1 window start, $2 end, $3 the
@@ -164,28 +162,27 @@ class GeographyDetector:
     def evaluate(self, store: UsageStore, window: Window, now: datetime,
                  settings: DetectorSettings) -> Iterator[Alert]:
         """Alerts for located events in the window, each judged on the key's earlier history."""
+        travel = timedelta(minutes=settings.params_for(self.id, GeographyParams)
+                           .travel_within_minutes)
         for key_id, profile in _profiles(store, window).items():
-            flagged = self._judge(key_id, profile, settings)
+            allow = frozenset(c.upper() for c in settings.allow_countries_for(key_id, profile.alias))
+            flagged = self._judge(profile, settings, allow, travel)
             if not flagged:
                 continue
             events = store.events(window, key_id)  # only keys with something to report
             for found in flagged.values():
                 found.events = [e for e in events if e.country == found.country]
                 if found.events:
-                    yield self._alert(key_id, found, settings, profile.allow, profile.travel)
+                    yield self._alert(key_id, found, settings, allow, travel)
 
-    def _judge(self, key_id: str, profile: _Profile,
-               settings: DetectorSettings) -> dict[str, _Group]:
+    def _judge(self, profile: _Profile, settings: DetectorSettings, allow: frozenset[str],
+               travel: timedelta) -> dict[str, _Group]:
         """Walk the window's country changes in time order; the groups that must alert.
 
         Equivalent to walking every event: an event from the same country as the located
         event before it can start no new-country, allow-list or travel finding, so only the
         first in-window event and each change of country are needed (see ``_profiles``).
         """
-        profile.allow = frozenset(c.upper() for c in settings.allow_countries_for(key_id, profile.alias))
-        profile.travel = timedelta(minutes=settings.params_for(self.id, GeographyParams)
-                                   .travel_within_minutes)
-        allow = profile.allow
         learning = timedelta(days=settings.learning_days)
         first_time = profile.first_time
         seen = set(profile.seen_before)
@@ -214,7 +211,7 @@ class GeographyDetector:
                 group(country, n_before, when).reasons.extend(reasons)
             before = change.previous_country
             if (learned and before is not None and change.previous_time is not None
-                    and before != country and when - change.previous_time < profile.travel):
+                    and before != country and when - change.previous_time < travel):
                 gap = when - change.previous_time
                 if not established(country):
                     group(country, n_before, when).travel(before, gap)
