@@ -26,7 +26,6 @@ TOML shape::
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -145,5 +144,4 @@ def _scope(index: int, raw: Mapping[str, Any], where: str) -> Scope:
         if not isinstance(allow, list):
             raise ConfigError(f"{where}: '{dotted}.allow-countries' must be a list of country codes")
         allow = tuple(sorted({country_code(c, f"{where}: '{dotted}.allow-countries'") for c in allow}))
-    return dataclasses.replace(Scope(index), tag=tag.strip() if tag else None, keys=tuple(keys),
-                               allow_countries=allow)
+    return Scope(index, tag=tag.strip() if tag else None, keys=tuple(keys), allow_countries=allow)
