@@ -1,0 +1,1 @@
+"""Property-based fuzz tests: importers, config and policy files, .env, hooks, journal."""
