@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
-from hypothesis.statistics import collector
+from hypothesis.statistics import collector as _collector
 
 #: Examples per test in the ``ci`` profile; ``nightly`` runs ten times as many.
 CI_EXAMPLES = 100
@@ -72,6 +72,8 @@ class _Tally:
 
 
 _TALLY = _Tally()
+#: Hypothesis types its statistics hook as holding None; it holds a callback while a test runs.
+_STATS: Any = _collector
 
 
 def _valid_cases(stats: Mapping[str, Any]) -> int:
@@ -86,7 +88,7 @@ def _valid_cases(stats: Mapping[str, Any]) -> int:
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """Innermost wrapper: chain onto hypothesis's own statistics callback to count cases."""
-    outer = collector.value
+    outer = _STATS.value
 
     def note(stats: Mapping[str, Any]) -> None:
         _TALLY.cases += _valid_cases(stats)
@@ -94,7 +96,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         if outer is not None:
             outer(stats)
 
-    with collector.with_value(note):
+    with _STATS.with_value(note):
         return (yield)
 
 
