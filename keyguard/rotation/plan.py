@@ -109,7 +109,7 @@ def item_token(rotator: str, subject: str, key_id: str | None, action: Action = 
 
 
 def copies_of(key: KeyRecord, keys: Sequence[KeyRecord]) -> list[KeyRecord]:
-    """Every other record holding the same key: linked by public key id or fingerprint.
+    """Every other record holding the same key: linked by public key id, fingerprint or link.
 
     Links are followed to a fixed point: a JSON secret that pairs the key id with the
     secret ties the IAM key (id only) to the secret's fingerprint, which in turn finds a
@@ -117,6 +117,9 @@ def copies_of(key: KeyRecord, keys: Sequence[KeyRecord]) -> list[KeyRecord]:
     """
     ids = {key.key_id} if key.key_id else set()
     fingerprints = {key.fingerprint} if key.fingerprint else set()
+    # provider handles (Anthropic hint, OpenAI redacted value, LiteLLM token hash), as keyed
+    # fingerprints: how a provider's key record meets the stored copies of its value
+    links = set(key.links)
     found: dict[str, KeyRecord] = {}
     grew = True
     while grew:
@@ -124,10 +127,13 @@ def copies_of(key: KeyRecord, keys: Sequence[KeyRecord]) -> list[KeyRecord]:
         for rec in keys:
             if rec.identity == key.identity or rec.identity in found:
                 continue
-            if (rec.key_id and rec.key_id in ids) or (rec.fingerprint and rec.fingerprint in fingerprints):
+            if ((rec.key_id and rec.key_id in ids)
+                    or (rec.fingerprint and rec.fingerprint in fingerprints)
+                    or links.intersection(rec.links)):
                 found[rec.identity] = rec
                 ids.update({rec.key_id} if rec.key_id else set())
                 fingerprints.update({rec.fingerprint} if rec.fingerprint else set())
+                links.update(rec.links)
                 grew = True
     return sorted(found.values(), key=lambda r: r.identity)
 
