@@ -73,4 +73,4 @@ ROTATORS: Registry[Rotator] = Registry(__name__, __path__, "keyguard.rotators", 
 #: Order in which rotators are asked to claim a key and its copies: provider-side keys
 #: first, so a Secrets Manager copy of an IAM key is rotated through IAM (and a stored copy
 #: of a LiteLLM, Anthropic or OpenAI key through that provider's rotator).
-ORDER: tuple[str, ...] = ("aws-iam", "litellm", "anthropic", "openai")
+ORDER: tuple[str, ...] = ("aws-iam", "litellm", "anthropic", "openai", "aws-secretsmanager")
