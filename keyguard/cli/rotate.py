@@ -86,9 +86,10 @@ MaxKeysOpt = Annotated[
 HooksOpt = Annotated[
     Path | None,
     typer.Option("--hooks", metavar="FILE",
-                 help="Consumer hooks (TOML [[hook]] select/command/timeout): commands run "
-                      "without a shell after the new key is stored and verified, before the "
-                      "old key is disabled; a failing hook rolls the rotation back."),
+                 help="Consumer hooks (TOML [[hook]] select plus command or url): commands "
+                      "(no shell) or webhooks (JSON POST, optionally signed) run after the new "
+                      "key is stored and verified, before the old key is disabled; a failing "
+                      "hook rolls the rotation back."),
 ]
 AlertsOpt = Annotated[
     list[Path] | None,

@@ -72,8 +72,11 @@ class Webhook:
     style: Style
 
 
-def parse_webhook(value: str, env: Mapping[str, str] | None = None) -> Webhook:
+def parse_webhook(value: str, env: Mapping[str, str] | None = None,
+                  option: str = "--notify") -> Webhook:
     """The webhook for ``--notify``: an http(s) URL, ``keyring:NAME`` or ``env:VAR``.
+
+    ``option`` names the setting in error messages (rotation hooks pass their file entry).
 
     Raises:
         UsageError: not an http(s) URL with a host (the message never quotes the value).
@@ -88,7 +91,7 @@ def parse_webhook(value: str, env: Mapping[str, str] | None = None) -> Webhook:
     elif text.lower().startswith(("http://", "https://")):
         url = Secret(text)
     else:
-        raise UsageError("--notify: expected an http(s) webhook URL, keyring:NAME or env:VAR",
+        raise UsageError(f"{option}: expected an http(s) webhook URL, keyring:NAME or env:VAR",
                          "store the URL with `keyguard auth set NAME` and pass keyring:NAME")
     raw = url.reveal().strip()
     try:
@@ -101,7 +104,7 @@ def parse_webhook(value: str, env: Mapping[str, str] | None = None) -> Webhook:
     printable = raw.isprintable() and not any(c.isspace() for c in raw)
     if parts is None or parts.scheme.lower() not in ("http", "https") or not host \
             or not printable:
-        raise UsageError("--notify: the webhook URL is not an http(s) URL with a host",
+        raise UsageError(f"{option}: the webhook URL is not an http(s) URL with a host",
                          "check the stored value (it is never printed)")
     slack = host == "slack.com" or host.endswith(".slack.com") or \
         parts.path.rstrip("/").endswith("/slack")
@@ -260,8 +263,12 @@ class HttpPoster:
         self.sleep: Sleep = sleep or time.sleep
         self._opener = urllib.request.build_opener(_NoRedirect())
 
-    def __call__(self, hook: Webhook, body: bytes) -> None:
-        """Deliver ``body``; raises NotifyError (host only) once every attempt failed."""
+    def __call__(self, hook: Webhook, body: bytes,
+                 headers: Mapping[str, str] | None = None) -> None:
+        """Deliver ``body``; raises NotifyError (host only) once every attempt failed.
+
+        ``headers`` are added to every attempt (rotation hooks sign the body with one).
+        """
         import http.client
 
         problem = ""
@@ -273,7 +280,7 @@ class HttpPoster:
             request = urllib.request.Request(  # noqa: S310 - scheme checked in parse_webhook
                 hook.url.reveal().strip(), data=body, method="POST",
                 headers={"Content-Type": "application/json; charset=utf-8",
-                         "User-Agent": f"keyguard/{__version__}"})
+                         "User-Agent": f"keyguard/{__version__}", **(headers or {})})
             try:
                 with self._opener.open(request, timeout=self.timeout) as response:
                     response.read()
