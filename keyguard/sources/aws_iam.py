@@ -132,9 +132,8 @@ class AwsIamSource:
 
     def _account(self, runner: AwsRunner, unit: Unit) -> Iterator[Item]:
         client = runner.iam(unit)
-        users, failure = self._users(runner, unit, client)
-        if failure is not None:
-            yield failure
+        users, failures = self._users(runner, unit, client)
+        yield from failures
         report = self._report(runner, unit, client) if self._cfg.use_credential_report else None
 
         def keys_of(user: _User) -> tuple[list[KeyRecord], list[Exception]]:
@@ -152,16 +151,17 @@ class AwsIamSource:
         if failed_users:
             yield runner.item_failures(unit.scope, "ListAccessKeys", failed_users, len(users))
         if errors:
-            yield runner.item_failures(unit.scope, "GetAccessKeyLastUsed",
+            yield runner.item_failures(unit.scope, "reading last use (GetAccessKeyLastUsed)",
                                        [CallError("", e) for e in errors], len(errors))
         yield from self._root(runner, unit, client, report)
         yield from self._service_credentials(runner, unit, client, users)
 
-    def _users(self, runner: AwsRunner, unit: Unit, client: IAMClient) -> tuple[list[_User], SourceFailure | None]:
+    def _users(self, runner: AwsRunner, unit: Unit, client: IAMClient) -> tuple[list[_User], list[SourceFailure]]:
         """Every user with tags and a scope, from GetAccountAuthorizationDetails.
 
         When that call is denied or missing, users come from ListUsers + ListUserTags and
-        the scope is left empty, with one failure saying why.
+        the scope is left empty, with one failure saying why (and one more when the tags
+        cannot be read either).
         """
         wanted: list[EntityTypeType] = (["User", "Group", "LocalManagedPolicy"] if self._cfg.policies
                                         else ["User"])
@@ -180,20 +180,24 @@ class AwsIamSource:
                                 if v.get("IsDefaultVersion")), None)
                     managed[str(policy.get("Arn", ""))] = (str(policy.get("PolicyName", "")), doc)
         except AWS_ERRORS as exc:
-            users = self._users_without_policies(runner, client)
+            users, tag_errors = self._users_without_policies(runner, client)
             failure = runner.failure(unit.scope, exc)
             hint = "grant iam:GetAccountAuthorizationDetails so keyguard can summarise permissions"
-            return users, SourceFailure(failure.source, failure.scope,
-                                        failure.message + "; key scopes are unknown", hint)
+            failures = [SourceFailure(failure.source, failure.scope,
+                                      failure.message + "; key scopes are unknown", hint)]
+            if tag_errors:
+                failures.append(runner.item_failures(
+                    unit.scope, "reading user tags (ListUserTags)", tag_errors, len(users)))
+            return users, failures
         out: list[_User] = []
         for raw in users_raw:
             tags = tag_map(_dicts(raw.get("Tags")))
             scope = _user_scope(raw, groups, managed) if self._cfg.policies else Scope()
             out.append(_User(str(raw.get("UserName", "")), str(raw.get("Arn", "")), tags, scope,
                              "iam:GetAccountAuthorizationDetails"))
-        return out, None
+        return out, []
 
-    def _users_without_policies(self, runner: AwsRunner, client: IAMClient) -> list[_User]:
+    def _users_without_policies(self, runner: AwsRunner, client: IAMClient) -> tuple[list[_User], list[CallError[tuple[str, str]]]]:
         plain: list[tuple[str, str]] = []
         for page in client.get_paginator("list_users").paginate():
             plain.extend((u["UserName"], u["Arn"]) for u in page.get("Users", []))
@@ -202,10 +206,13 @@ class AwsIamSource:
             return tag_map(client.list_user_tags(UserName=user[0]).get("Tags", []))
 
         users: list[_User] = []
+        errors: list[CallError[tuple[str, str]]] = []
         for (name, arn), tags in zip(plain, runner.map(tags_of, plain), strict=True):
+            if isinstance(tags, CallError):
+                errors.append(tags)
             users.append(_User(name, arn, {} if isinstance(tags, CallError) else tags, Scope(),
                                "iam:ListUserTags"))
-        return users
+        return users, errors
 
     def _report(self, runner: AwsRunner, unit: Unit, client: IAMClient) -> dict[str, Mapping[str, str]] | None:
         """Return the credential report's rows by user, or None when absent, stale or denied.
@@ -309,7 +316,7 @@ class AwsIamSource:
         try:
             summary = client.get_account_summary().get("SummaryMap", {})
         except AWS_ERRORS as exc:
-            yield runner.failure(unit.scope, exc)
+            yield _losing(runner.failure(unit.scope, exc), "root access keys unknown")
             return
         if summary.get("AccountAccessKeysPresent", 0):
             yield dataclasses.replace(base, location=f"{root_arn}:access-key/unknown",
@@ -336,7 +343,8 @@ class AwsIamSource:
                 self._ctx.progress(self.name, f"{unit.scope}: the endpoint does not implement "
                                    "ListServiceSpecificCredentials; service credentials skipped")
                 return
-            yield runner.failure(unit.scope, exc)
+            yield _losing(runner.failure(unit.scope, exc),
+                          "service-specific credentials (Bedrock API keys...) not listed")
             return
         by_name = {u.name: u for u in users}
         for cred in creds:
@@ -369,6 +377,11 @@ class AwsIamSource:
             provenance={"created": "iam:ListServiceSpecificCredentials",
                         "expires": "iam:ListServiceSpecificCredentials"},
         )
+
+
+def _losing(failure: SourceFailure, consequence: str) -> SourceFailure:
+    """Say in a failure which feature an optional call's absence costs (the run goes on)."""
+    return dataclasses.replace(failure, message=f"{failure.message}; {consequence}")
 
 
 # -- credential report -----------------------------------------------------------------------

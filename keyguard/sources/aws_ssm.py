@@ -104,14 +104,18 @@ class AwsSsmSource:
                     else:
                         tags[name] = outcome
                 if errors:
-                    yield runner.item_failures(unit.scope, "ListTagsForResource", errors, len(names))
+                    failure = runner.item_failures(unit.scope, "reading tags (ListTagsForResource)",
+                                                   errors, len(names))
+                    yield dataclasses.replace(failure, hint=f"{failure.hint} (or tag:GetResources), "
+                                              "or set [sources.aws-ssm] tags = false")
 
         values: dict[str, Secret] = {}
         if self._ctx.inspect_values and names:
             values, value_errors = _read_values(runner, unit, names)
             if value_errors:
-                yield runner.item_failures(unit.scope, "reading parameter values",
-                                           value_errors, len(names))
+                # NOTE: one error per GetParameters call of up to GET_BATCH names.
+                yield runner.item_failures(unit.scope, "reading parameter values (GetParameters calls)",
+                                           value_errors, -(-len(names) // GET_BATCH))
 
         for p in params:
             base = self._record(unit, p, tags.get(p["Name"]), tags_call)
