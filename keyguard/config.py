@@ -45,6 +45,7 @@ class AwsConfig:
     endpoint_url: str | None = None  # normally AWS_ENDPOINT_URL; for moto / LocalStack
     max_workers: int = 8  # bounded pool for regions x profiles x per-item calls
     max_attempts: int = 8  # botocore adaptive retry attempts on throttling
+    timeout: int = 60  # seconds an AWS call may wait for an answer before it is retried
 
 
 @dataclass(frozen=True, slots=True)

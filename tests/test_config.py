@@ -63,6 +63,7 @@ VALID: dict[str, Config] = {
             endpoint_url="http://127.0.0.1:5000",
             max_workers=4,
             max_attempts=3,
+            timeout=15,
         ),
         sources=SourcesConfig(
             aws_secretsmanager=SecretsManagerConfig(include_planned_deletion=True),

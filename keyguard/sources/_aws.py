@@ -158,16 +158,21 @@ class AwsRunner:
         self.workers = max(1, self.config.max_workers)
         # NOTE: botocore clients are thread-safe, sessions are not; one client is shared by
         # the unit's thread and up to `workers` item threads, hence the pool size.
+        # NOTE: `[aws] timeout` bounds each attempt's wait for an answer; a hung endpoint
+        # then costs at most max_attempts x timeout per call (plus backoff), never forever.
+        timeout = max(1, self.config.timeout)
         self._boto_config = BotoConfig(
             retries={"mode": "adaptive", "max_attempts": max(1, self.config.max_attempts)},
-            max_pool_connections=self.workers + 2, connect_timeout=10,
+            max_pool_connections=self.workers + 2, connect_timeout=min(10, timeout),
+            read_timeout=timeout,
         )
         # NOTE: botocore retries connection errors and 5xx like throttling, with backoff up
         # to 20 s a try: against an unreachable endpoint or a region that does not exist,
         # the patient client above would wait minutes. One cheap call per unit with this
         # impatient client decides first whether the unit is reachable at all.
         self._probe_config = BotoConfig(
-            retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=20,
+            retries={"mode": "standard", "max_attempts": 2}, connect_timeout=min(5, timeout),
+            read_timeout=min(20, timeout),
         )
         self._clients: dict[tuple[int, str, str], object] = {}
         self._lock = threading.Lock()
@@ -395,8 +400,12 @@ def _explain(exc: Exception, scope: str) -> tuple[str, str]:
     if isinstance(exc, CredentialRetrievalError):
         return (f"the {exc.kwargs.get('provider', 'credential')} provider failed to return credentials",
                 _CREDENTIAL_HINT)
-    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ConnectionClosedError
-                  | ReadTimeoutError):
+    if isinstance(exc, ReadTimeoutError):
+        endpoint = _safe_url(str(exc.kwargs.get("endpoint_url", "")))
+        return (f"the AWS endpoint {endpoint} did not answer in time (ReadTimeoutError)",
+                "retry later, or raise [aws] timeout or max_attempts; check network and proxy "
+                "settings and AWS_ENDPOINT_URL")
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ConnectionClosedError):
         endpoint = _safe_url(str(exc.kwargs.get("endpoint_url", "")))
         return (f"cannot reach the AWS endpoint {endpoint} ({type(exc).__name__})",
                 f"check network and proxy settings, AWS_ENDPOINT_URL, and that region {region!r} "

@@ -3,10 +3,10 @@
 The standard library is enough for read-only GETs, and keeping httpx/requests out keeps
 ``pip install keyguard`` small. What this module adds over ``urllib.request``:
 
-* bounded retries: a 429 waits for ``retry-after`` (seconds or HTTP date) and a 5xx backs
-  off exponentially, never more than ``max_retries`` times and never longer than
-  ``max_retry_wait`` seconds per wait, so an API that always throttles gives a failure,
-  not a hang;
+* bounded retries: a 429 waits for ``retry-after`` (seconds or HTTP date); a 5xx, a read
+  timeout or a connection reset mid-answer backs off exponentially; never more than
+  ``max_retries`` times and never longer than ``max_retry_wait`` seconds per wait, so an
+  API that always throttles gives a failure, not a hang;
 * one-line :class:`ApiError` messages with a hint (401/403 say which setting to check);
 * the credential stays a :class:`~keyguard.secret.Secret` until the header is built, and
   any text echoed back by the server is scrubbed of it before it reaches a message.
@@ -17,6 +17,7 @@ The leading underscore keeps this module out of the SOURCES registry.
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import os
 import time
@@ -128,7 +129,7 @@ class JsonClient:
             except _Retryable as retry:
                 if attempt > self._max_retries:
                     raise ApiError(f"{what}: {retry.reason}, still failing after {attempt} attempts",
-                                   "try again later, or raise max-retries", retry.status) from None
+                                   retry.hint, retry.status) from None
                 wait = retry.wait if retry.wait is not None else BACKOFF_S * 2 ** (attempt - 1)
                 if wait > self._max_wait:
                     raise ApiError(f"{what}: {retry.reason}; the API asks to retry after "
@@ -159,13 +160,18 @@ class JsonClient:
                 raise ApiError(f"{what}: the API {verb} (HTTP {status}{detail})",
                                self._endpoint.auth_hint, status) from None
             raise ApiError(f"{what}: HTTP {status}{detail}", "", status) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            cause = str(exc.reason if isinstance(exc, urllib.error.URLError) else exc)
-            raise ApiError(f"{what}: cannot reach {_origin(self._endpoint.base_url)} ({_short(cause)})",
+        except urllib.error.URLError as exc:  # no connection at all: retrying will not help
+            raise ApiError(f"{what}: cannot reach {_origin(self._endpoint.base_url)} "
+                           f"({_short(str(exc.reason))})",
                            "check the base URL and the network") from None
-        except OSError as exc:  # a connection reset mid-body and the like
-            raise ApiError(f"{what}: connection failed ({type(exc).__name__})",
-                           "check the network and try again") from None
+        # NOTE: the connection was made but the answer never came or broke off (a read
+        # timeout, a reset, a truncated body): transient like a 5xx, and a GET is safe to repeat.
+        except TimeoutError:
+            raise _Retryable(f"no answer within {self._timeout or 0:g}s", None, None,
+                             "try again later, or raise timeout or max-retries") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise _Retryable(f"connection failed ({type(exc).__name__})", None, None,
+                             "check the network and try again") from None
         try:
             parsed: Json = json.loads(body)
             return parsed
@@ -202,11 +208,13 @@ class JsonClient:
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, status: int, wait: float | None) -> None:
+    def __init__(self, reason: str, status: int | None, wait: float | None,
+                 hint: str = "try again later, or raise max-retries") -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.wait = wait
+        self.hint = hint
 
 
 def _retry_after(value: str | None) -> float | None:
