@@ -3,8 +3,11 @@
 The database lives under the user data directory (``$XDG_DATA_HOME/keyguard/state.db``)
 unless ``--state`` or the config's ``state`` says otherwise. It holds what the JSON report
 holds (metadata and fingerprints) and never a secret value. WAL journaling plus one
-transaction per snapshot means a run killed mid-write leaves the previous snapshot intact;
-a second concurrent writer waits up to ``busy_timeout`` and then fails with a clear error.
+transaction per snapshot means a run killed mid-write (even SIGKILL) leaves the previous
+snapshot intact, and the next run goes on from it (tests/test_state_durability.py). A second
+concurrent writer waits up to ``busy_timeout`` seconds for the first one's transaction (a
+fraction of a second: sources are read before it starts) and then fails with one line
+(:class:`StateError`, exit 2), never a traceback.
 
 Schema changes bump :data:`SCHEMA_VERSION` and add a step to :data:`_MIGRATIONS`.
 """
@@ -13,7 +16,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -100,6 +104,7 @@ class StateDB:
 
     def __init__(self, path: Path, busy_timeout_s: float = 30.0) -> None:
         self.path = path
+        self._busy_timeout_s = busy_timeout_s
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
@@ -107,6 +112,11 @@ class StateDB:
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                raise self._locked() from None
+            raise StateError(f"{path}: cannot open the state database ({exc})",
+                             "pass --state to use another file, or move this one aside") from None
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{path}: cannot open the state database ({exc})",
                              "pass --state to use another file, or move this one aside") from None
@@ -123,6 +133,22 @@ class StateDB:
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
+
+    def _locked(self) -> StateError:
+        return StateError(
+            f"{self.path}: the state database is locked by another keyguard run "
+            f"(waited {self._busy_timeout_s:g} s)",
+            "let the other run finish and retry, or pass --state to use another file")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn SQLite's "database is locked" (busy timeout spent) into one StateError line."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                raise self._locked() from None
+            raise
 
     def _migrate(self) -> None:
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
@@ -177,7 +203,8 @@ class StateDB:
         """Store a snapshot in one transaction; returns its id."""
         failed = sorted({f.source for f in inventory.failures})
         cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
+        with self._writing():
+            cur.execute("BEGIN IMMEDIATE")  # the wait for a concurrent writer happens here
         try:
             cur.execute(
                 "INSERT INTO snapshots (taken_at, sources, failed_sources, key_count) "
@@ -212,11 +239,12 @@ class StateDB:
 
     def put_canary(self, row: CanaryRow) -> None:
         """Insert or replace one canary row (keyed by its id)."""
-        self._conn.execute(
-            "INSERT OR REPLACE INTO canaries (id, kind, name, identifier, created, record) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (row.id, row.kind, row.name, row.identifier, iso(row.created), row.record),
-        )
+        with self._writing():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO canaries (id, kind, name, identifier, created, record) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (row.id, row.kind, row.name, row.identifier, iso(row.created), row.record),
+            )
 
     def canary_rows(self) -> list[CanaryRow]:
         """Every canary row, oldest first."""
@@ -232,8 +260,15 @@ class StateDB:
 
     def delete_canary(self, canary_id: str) -> bool:
         """Remove one canary row; False when there was none."""
-        cur = self._conn.execute("DELETE FROM canaries WHERE id = ?", (canary_id,))
+        with self._writing():
+            cur = self._conn.execute("DELETE FROM canaries WHERE id = ?", (canary_id,))
         return cur.rowcount > 0
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    """SQLite's busy errors: another connection holds the write lock past our timeout."""
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
+        or "locked" in str(exc)
 
 
 def diff(

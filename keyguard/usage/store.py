@@ -25,6 +25,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,6 +132,22 @@ def _source_of(event: UsageEvent) -> str:
     return head if sep and tail.isdigit() else event.origin
 
 
+def _open_error(path: str, exc: Exception) -> StateError:
+    """One line for a store DuckDB would not open: held by another run, or unreadable.
+
+    DuckDB takes an exclusive file lock for the whole run, so a second concurrent scan on the
+    same store is refused here at once (exit 2), before it imports anything; it does not wait.
+    """
+    text = " ".join(str(exc).split())  # DuckDB messages may span lines
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        pid = re.search(r"\(PID (\d+)\)", text)
+        held = f" (PID {pid.group(1)})" if pid else ""
+        return StateError(f"{path}: the usage store is in use by another keyguard run{held}",
+                          "let it finish and retry, or pass --state to use another store")
+    return StateError(f"{path}: cannot open the usage store: {text}",
+                      "pass --state to use another store, or move this one aside")
+
+
 class UsageStore:
     """Usage events in one DuckDB file (or in memory with ``":memory:"``).
 
@@ -148,8 +165,7 @@ class UsageStore:
         try:
             self._con: duckdb.DuckDBPyConnection = duckdb.connect(self.path)
         except duckdb.Error as exc:
-            raise StateError(f"{self.path}: cannot open the usage store: {exc}",
-                             "is another keyguard run using it? pass --state to use another") from None
+            raise _open_error(self.path, exc) from None
         self._in_tx = False
         self._setup()
 
