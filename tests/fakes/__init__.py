@@ -106,6 +106,9 @@ class FakeApi:
             def do_POST(self) -> None:
                 api._handle(self)
 
+            def do_DELETE(self) -> None:
+                api._handle(self)
+
             def log_message(self, format: str, *args: object) -> None:
                 return  # quiet: pytest captures nothing useful from access logs
 

@@ -1,8 +1,16 @@
-"""A fake Anthropic Admin API: ``GET /v1/organizations/api_keys`` with both key schemas."""
+"""A fake Anthropic Admin API: list, read and update API keys (both schemas), plus ``/v1/models``.
+
+There is no create endpoint, as in the real Admin API: tests add a key the way a person
+does in the Console (:meth:`FakeAnthropicApi.console_create`). ``GET /v1/models`` answers a
+standard key that is active (the cheap call rotation verifies a new key with).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -90,7 +98,26 @@ class FakeAnthropicApi(FakeApi):
         self.admin_key = admin_key
         self.keys = keys
 
+    def console_create(self, value: str, name: str, workspace: str | None,
+                       generation: str = "classic") -> SeededKey:
+        """Add an active key, as a person creating one in the Console would."""
+        key = SeededKey(id=f"apikey_new{len(self.keys):06d}", name=name, value=value,
+                        status="active", created=now_utc(), creator="user_0000",
+                        workspace=workspace, generation=generation)
+        self.keys.append(key)
+        return key
+
+    def status_of(self, key_id: str) -> str:
+        """The current status of one key."""
+        return next(k.status for k in self.keys if k.id == key_id)
+
     def authorized(self, request: Request) -> Answer | None:
+        if request.path == "/v1/models" and request.method == "GET":
+            given = request.headers.get("x-api-key")
+            if any(k.value == given and k.status == "active" for k in self.keys):
+                return None
+            return Answer(401, {"type": "error", "error": {"type": "authentication_error",
+                                                           "message": "invalid x-api-key"}})
         if request.headers.get("x-api-key") != self.admin_key:
             return Answer(401, {"type": "error", "error": {"type": "authentication_error",
                                                            "message": "invalid x-api-key"}})
@@ -100,6 +127,14 @@ class FakeAnthropicApi(FakeApi):
         return None
 
     def route(self, request: Request) -> Answer:
+        if request.path == "/v1/models":
+            return Answer(200, {"data": [{"type": "model", "id": "claude-sonnet-4-5",
+                                          "display_name": "Claude Sonnet 4.5"}],
+                                "has_more": False, "first_id": "claude-sonnet-4-5",
+                                "last_id": "claude-sonnet-4-5"})
+        one = re.fullmatch(r"/v1/organizations/api_keys/([^/]+)", request.path)
+        if one is not None:
+            return self._one(request, one.group(1))
         if request.method != "GET" or request.path != "/v1/organizations/api_keys":
             return Answer(404, {"type": "error", "error": {"type": "not_found_error", "message": "no route"}})
         limit = int_param(request.query, "limit", 20, 1, 1000)
@@ -111,6 +146,24 @@ class FakeAnthropicApi(FakeApi):
         return Answer(200, {"data": chunk, "has_more": more,
                             "first_id": chunk[0]["id"] if chunk else None,
                             "last_id": chunk[-1]["id"] if chunk else None})
+
+
+    def _one(self, request: Request, key_id: str) -> Answer:
+        """``GET`` (read) or ``POST`` (update name/status) one key."""
+        at = next((n for n, k in enumerate(self.keys) if k.id == key_id), None)
+        if at is None:
+            return Answer(404, {"type": "error", "error": {"type": "not_found_error",
+                                                           "message": f"no api key {key_id}"}})
+        if request.method == "POST":
+            body = json.loads(request.body or b"{}")
+            status = body.get("status", self.keys[at].status)
+            if status not in ("active", "inactive", "archived") or (
+                    self.keys[at].status == "archived" and status != "archived"):
+                return Answer(400, {"type": "error", "error": {"type": "invalid_request_error",
+                                                               "message": f"cannot set status {status}"}})
+            self.keys[at] = dataclasses.replace(self.keys[at], status=status,
+                                                name=body.get("name", self.keys[at].name))
+        return Answer(200, self.keys[at].to_json())
 
 
 def now_utc() -> datetime:

@@ -1,11 +1,17 @@
-"""A fake LiteLLM proxy: ``GET /key/list`` (page/size) and ``GET /key/info`` for virtual keys."""
+"""A fake LiteLLM proxy: virtual keys (``/key/list``, ``/key/info``, ``/key/{key}/regenerate``).
+
+Regenerate behaves as provider-formats.md §4.2 describes: same row, new secret and new
+``token`` (its SHA-256); the old secret stops working at once (no grace period). A virtual
+key may call ``GET /v1/models`` (the cheap authenticated call rotation verifies with).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import random
+import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tests.fakes import Answer, FakeApi, Request, int_param
 
@@ -53,25 +59,44 @@ class FakeLiteLLMApi(FakeApi):
         self.rows = rows
         self.values = values
         self.hashes_only = False
+        #: Status answered to regenerate requests instead of regenerating (403: not premium).
+        self.refuse_regenerate: int | None = None
+        #: Regenerate, then answer 502 instead of the new key (an answer lost on the way).
+        self.lose_regenerate_answers = 0
+        self.models = ["gpt-4o-mini", "claude-sonnet"]
+
+    def _live_row(self, value: str) -> dict[str, object] | None:
+        token = hashlib.sha256(value.encode()).hexdigest()
+        row = next((r for r in self.rows if r["token"] == token), None)
+        return row if row is not None and self.values.get(token) == value and not row.get("blocked") else None
 
     def authorized(self, request: Request) -> Answer | None:
         given = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if request.path == "/v1/models" and self._live_row(given) is not None:
+            return None  # any live virtual key may list the models it can use
         if not secrets.compare_digest(given, self.master_key):
             return Answer(401, {"error": {"message": "Authentication Error, Invalid proxy server token passed.",
                                           "type": "auth_error", "param": "None", "code": "401"}})
         return None
 
     def route(self, request: Request) -> Answer:
+        if request.path == "/v1/models":
+            return Answer(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]})
+        regen = re.fullmatch(r"/key/(.+)/regenerate", request.path)
+        if regen is not None and request.method == "POST":
+            return self._regenerate(regen.group(1))
         if request.path == "/key/list":
+            alias = request.query.get("key_alias")
+            rows = [r for r in self.rows if alias is None or r.get("key_alias") == alias]
             page = int_param(request.query, "page", 1, 1, 10**6)
             size = int_param(request.query, "size", 10, 1, 100)
             if page is None or size is None:
                 return Answer(422, {"detail": "page/size out of range"})
-            chunk = self.rows[(page - 1) * size:page * size]
+            chunk = rows[(page - 1) * size:page * size]
             full = request.query.get("return_full_object") == "true" and not self.hashes_only
             return Answer(200, {"keys": chunk if full else [r["token"] for r in chunk],
-                                "total_count": len(self.rows), "current_page": page,
-                                "total_pages": -(-len(self.rows) // size)})
+                                "total_count": len(rows), "current_page": page,
+                                "total_pages": -(-len(rows) // size)})
         if request.path == "/key/info":
             key = request.query.get("key", "")
             row = next((r for r in self.rows if r["token"] == key), None)
@@ -79,3 +104,30 @@ class FakeLiteLLMApi(FakeApi):
                 return Answer(404, {"error": {"message": "key not found"}})
             return Answer(200, {"key": key, "info": {k: v for k, v in row.items() if k != "token"}})
         return Answer(404, {"detail": "Not Found"})
+
+    def _regenerate(self, key: str) -> Answer:
+        """``POST /key/{key}/regenerate``: ``key`` is the plaintext or its hash."""
+        token = hashlib.sha256(key.encode()).hexdigest() if key.startswith("sk-") else key
+        row = next((r for r in self.rows if r["token"] == token), None)
+        if row is None:
+            return Answer(404, {"error": {"message": "key not found"}})
+        if self.refuse_regenerate is not None:
+            return Answer(self.refuse_regenerate, {"error": {
+                "message": "Regenerating Virtual Keys is an Enterprise feature"}})
+        value = "sk-" + secrets.token_urlsafe(16)
+        new_token = hashlib.sha256(value.encode()).hexdigest()
+        del self.values[token]
+        self.values[new_token] = value
+        row.update(token=new_token, key_name=f"sk-...{value[-4:]}",
+                   last_rotation_at=datetime.now(UTC).isoformat(),
+                   rotation_count=int(str(row.get("rotation_count") or 0)) + 1)
+        if self.lose_regenerate_answers > 0:
+            self.lose_regenerate_answers -= 1
+            return Answer(502, {"error": {"message": "upstream connect error"}})
+        body = {k: v for k, v in row.items() if k != "token"}
+        return Answer(200, {**body, "key": value, "token_id": new_token})
+
+    def value_of(self, alias: str) -> str:
+        """The current secret of the row with this alias (what a consumer should hold)."""
+        row = next(r for r in self.rows if r.get("key_alias") == alias)
+        return self.values[str(row["token"])]

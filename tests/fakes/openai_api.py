@@ -1,4 +1,10 @@
-"""A fake OpenAI Admin API: admin keys, projects, project API keys and service accounts."""
+"""A fake OpenAI Admin API: admin keys, projects, project API keys and service accounts.
+
+Project keys can be listed and deleted (there is no create or disable endpoint, and
+deleting a service account's key fails, as provider-formats.md §2.3 says); tests add a key
+the way a person does in the dashboard (:meth:`FakeOpenAIApi.dashboard_create`). ``GET
+/v1/models`` answers any existing project key (the cheap call rotation verifies with).
+"""
 
 from __future__ import annotations
 
@@ -91,8 +97,33 @@ class FakeOpenAIApi(FakeApi):
         self.projects = projects
         self.forbidden_projects: set[str] = set()
 
+    def dashboard_create(self, project_id: str, value: str, name: str) -> str:
+        """Add a user-owned key to a project, as a person in the dashboard would; its id."""
+        project = next(p for p in self.projects if p.id == project_id)
+        kid = f"key_new{sum(len(p.keys) for p in self.projects):04d}"
+        project.values[kid] = value
+        project.keys.append({
+            "object": "organization.project.api_key", "id": kid, "name": name,
+            "redacted_value": redact(value), "created_at": 1764000000, "last_used_at": None,
+            "owner": {"type": "user", "user": {"id": "user_9", "email": "ops@example.com",
+                                               "name": "Ops", "role": "owner",
+                                               "created_at": 1700000000}},
+            "owner_project_access": "active"})
+        return kid
+
+    def key_ids(self, project_id: str) -> list[str]:
+        """Ids of the project's keys now."""
+        return [str(k["id"]) for p in self.projects if p.id == project_id for k in p.keys]
+
     def authorized(self, request: Request) -> Answer | None:
         auth = request.headers.get("authorization", "")
+        if request.path == "/v1/models" and request.method == "GET":
+            given = auth.removeprefix("Bearer ")
+            if any(given == v for p in self.projects for v in p.values.values()):
+                return None
+            return Answer(401, {"error": {"message": "Incorrect API key provided.",
+                                          "type": "invalid_request_error", "param": None,
+                                          "code": "invalid_api_key"}})
         if auth != f"Bearer {self.admin_key}":
             given = auth.removeprefix("Bearer ")
             return Answer(401, {"error": {"message": f"Incorrect API key provided: {given}.",
@@ -106,6 +137,12 @@ class FakeOpenAIApi(FakeApi):
             return Answer(400, {"error": {"message": "limit must be 1-100", "type": "invalid_request_error"}})
         after = request.query.get("after")
         path = request.path
+        if path == "/v1/models":
+            return Answer(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model",
+                                                            "owned_by": "openai"}]})
+        one = re.fullmatch(r"/v1/organization/projects/([^/]+)/api_keys/([^/]+)", path)
+        if one is not None and request.method == "DELETE":
+            return self._delete(one.group(1), one.group(2))
         if path == "/v1/organization/admin_api_keys":
             return self._list(self.admin, after, limit)
         if path == "/v1/organization/projects":
@@ -122,6 +159,21 @@ class FakeOpenAIApi(FakeApi):
         if project.id in self.forbidden_projects:
             return Answer(403, {"error": {"message": "insufficient permissions", "type": "invalid_request_error"}})
         return self._list(project.keys if match.group(2) == "api_keys" else project.accounts, after, limit)
+
+    def _delete(self, project_id: str, key_id: str) -> Answer:
+        project = next((p for p in self.projects if p.id == project_id), None)
+        key = next((k for k in project.keys if k["id"] == key_id), None) if project else None
+        if project is None or key is None:
+            return Answer(404, {"error": {"message": f"No such API key: {key_id}",
+                                          "type": "invalid_request_error"}})
+        owner = key.get("owner")
+        if isinstance(owner, dict) and owner.get("type") == "service_account":
+            return Answer(400, {"error": {"message": "Cannot delete a service account's API key",
+                                          "type": "invalid_request_error"}})
+        project.keys.remove(key)
+        project.values.pop(key_id, None)
+        return Answer(200, {"object": "organization.project.api_key.deleted", "id": key_id,
+                            "deleted": True})
 
     @staticmethod
     def _list(data: list[dict[str, object]], after: str | None, limit: int) -> Answer:
