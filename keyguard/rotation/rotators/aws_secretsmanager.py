@@ -36,11 +36,13 @@ is always resumed forward, because a RotateSecret whose answer was lost may have
 the Lambda, and claiming to have rolled that back would be false.
 
 Where the new value comes from: AWS access keys in a secret belong to the IAM rotator
-(it runs first, see ``ORDER``). Provider keys another rotator can mint belong to that
-rotator. For the rest, the caller puts the new value in the run's
-:class:`~keyguard.rotation.context.Scratch` under :func:`supplied_name` and plans with
-:func:`staged_planner`; the default planner lists such secrets as skipped with the reason,
-because a scheduled run has no one to supply a value.
+(it runs first, see ``ORDER``), and provider keys another rotator can mint belong to that
+rotator. For the rest an operator supplies the new value (:mod:`keyguard.rotation.supply`:
+``--from-keyring``/``--stdin``, held in the run's Scratch). The registry planner
+(:meth:`AwsSecretsManagerRotator.plan`) lists such secrets as skipped with the reason,
+because a scheduled run has no one to supply a value; a run that was given a value plans
+with :meth:`AwsSecretsManagerRotator.plan_supplied`, whose items carry
+:data:`~keyguard.rotation.supply.SUPPLY_PARAM` so the CLI refuses to apply them without one.
 
 Least privilege: secretsmanager:DescribeSecret and RotateSecret (plus lambda:InvokeFunction
 on the rotation function) for Lambda mode; DescribeSecret, GetSecretValue, PutSecretValue
@@ -52,15 +54,16 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from keyguard.classify import classify_token, format_by_kind
 from keyguard.model import KeyRecord, KeyStatus
 from keyguard.rotation import _aws
 from keyguard.rotation.context import RotationContext, StepFailed
-from keyguard.rotation.plan import Planner, RotationItem, Skipped, StoreCopy, item_token
+from keyguard.rotation.plan import RotationItem, Skipped, StoreCopy, item_token
 from keyguard.rotation.rotators import Rotator, StepState
+from keyguard.rotation.supply import SUPPLY_PARAM, supplied
 from keyguard.rotation.values import extract, rewrite
 from keyguard.secret import Secret
 
@@ -73,11 +76,6 @@ _AWS_KINDS = frozenset({"aws-access-key", "aws-secret-key", "aws-temporary-key"}
 #: How much longer than ``verify_timeout`` a rotation Lambda may take (create, set, test
 #: and finish each run as a separate invocation).
 TRACK_FACTOR = 4
-
-
-def supplied_name(subject: str) -> str:
-    """The Scratch name under which a caller puts the new value for one secret (by subject)."""
-    return f"supplied:{subject}"
 
 
 def version_token(token: str) -> str:
@@ -109,7 +107,13 @@ class AwsSecretsManagerRotator:
     def plan(cls, key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord],
              token: str, reason: str) -> RotationItem | Skipped:
         """A Lambda rotation, or the reason the secret is skipped (no value supplier)."""
-        return _plan(key, copies, keys, reason, supplied=False)
+        return _plan(key, copies, keys, reason, with_value=False)
+
+    @classmethod
+    def plan_supplied(cls, key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord],
+                      token: str, reason: str) -> RotationItem | Skipped:
+        """Like :meth:`plan`, for a run that was given a new value: staged items too."""
+        return _plan(key, copies, keys, reason, with_value=True)
 
     @classmethod
     def resume_forward(cls, item: RotationItem, done: frozenset[str]) -> bool:
@@ -257,10 +261,10 @@ class AwsSecretsManagerRotator:
         if planned and self._ctx.fingerprinter.fingerprint(old) != planned:
             raise StepFailed(f"put-pending {item.name}: the secret changed since planning; "
                              "plan again")
-        new = state.scratch.get(supplied_name(item.subject))
+        new = supplied(state.scratch)
         if new is None:
-            raise StepFailed(f"put-pending {item.name}: no new value was supplied for this "
-                             "secret (nothing was changed)")
+            raise StepFailed(f"put-pending {item.name}: no new value was supplied to this run "
+                             "(nothing was changed)")
         self._check_kind(item, "put-pending", new)
         if new.reveal().strip() == old.reveal():
             raise StepFailed(f"put-pending {item.name}: the supplied value is the current one")
@@ -281,8 +285,8 @@ class AwsSecretsManagerRotator:
         kind = item.params.get("kind", "")
         fmt = classify_token(value.reveal(), self._field(item) or item.name)
         if fmt is None or fmt.kind != kind:
-            raise StepFailed(f"{step} {item.name}: the new value is not a {kind} "
-                             f"({'unrecognised' if fmt is None else fmt.kind})")
+            raise StepFailed(f"{step} {item.name}: the new value is not of kind {kind} "
+                             f"({'unrecognised' if fmt is None else f'it is {fmt.kind}'})")
 
     def _verify(self, item: RotationItem, state: StepState) -> Mapping[str, str]:
         tok = item.params["version_token"]
@@ -358,23 +362,8 @@ def _lambda_failed(item: RotationItem, what: str) -> str:
 # -- planning ----------------------------------------------------------------------------------
 
 
-def staged_planner(supplied: Collection[str]) -> Planner:
-    """The planner to use when new values were supplied for the secrets in ``supplied``.
-
-    ``supplied`` holds subjects (record identities); the caller puts each value in the
-    run's Scratch under :func:`supplied_name` before applying.
-    """
-    wanted = frozenset(supplied)
-
-    def planner(key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord],
-                token: str, reason: str) -> RotationItem | Skipped:
-        return _plan(key, copies, keys, reason, supplied=key.identity in wanted)
-
-    return planner
-
-
 def _plan(key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord], reason: str,
-          *, supplied: bool) -> RotationItem | Skipped:
+          *, with_value: bool) -> RotationItem | Skipped:
     name = AwsSecretsManagerRotator.name
     others = sorted({c.name for c in copies if c.location != key.location})
     if others:
@@ -402,9 +391,10 @@ def _plan(key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord]
     if fmt is None or not fmt.secret or not key.fingerprint:
         return Skipped(key.identity, "no rotation Lambda, and the value is not a recognised "
                        "key keyguard could replace")
-    if not supplied:
+    if not with_value:
         return Skipped(key.identity, f"no rotation Lambda and no new value supplied: create a "
-                       f"new {fmt.kind} with {fmt.provider} and supply it to rotate this secret")
+                       f"new {fmt.kind} with {fmt.provider}, then plan this secret alone "
+                       "(--select) with the new key supplied (--from-keyring NAME or --stdin)")
     token = item_token(name, key.identity, str(key.fingerprint))
     return RotationItem(token=token, action="rotate", rotator=name, subject=key.identity,
                         name=key.name, key_id=None, principal=key.name,
@@ -413,6 +403,7 @@ def _plan(key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord]
                         risk="high" if risk == "high" else "low", account=key.account,
                         params={**params, "mode": "staged", "kind": fmt.kind,
                                 "field": key.field or "", "fingerprint": str(key.fingerprint),
+                                SUPPLY_PARAM: fmt.kind,
                                 "version_token": version_token(token)})
 
 
