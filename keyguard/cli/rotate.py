@@ -8,6 +8,7 @@ plan to :mod:`keyguard.rotation.apply`; the journal and the lock live in
 from __future__ import annotations
 
 import enum
+import io
 import json
 import os
 import signal
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from keyguard.rotation.journal import Journal
     from keyguard.rotation.lock import RotationLock
     from keyguard.rotation.plan import Planner, RotationPlan
+    from keyguard.secret import Secret
     from keyguard.usage.notify import Webhook
 
 #: Test hook: SIGKILL this process at the N-th journal boundary (fault-injection tests).
@@ -112,6 +114,19 @@ WaitOpt = Annotated[
                         help="Wait up to SECONDS for another rotation run to finish "
                              "(default: fail at once).")
 ]
+FromKeyringOpt = Annotated[
+    str | None,
+    typer.Option("--from-keyring", metavar="NAME",
+                 help="Assisted rotation (Anthropic, OpenAI): the new key, created in the "
+                      "provider's console and stored with `keyguard auth set NAME`. A key is "
+                      "never taken as a command-line argument."),
+]
+StdinOpt = Annotated[
+    bool,
+    typer.Option("--stdin",
+                 help="Assisted rotation: read the new key from standard input, once (a "
+                      "hidden prompt on a terminal; piped input needs --yes)."),
+]
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -177,6 +192,8 @@ def apply(
     yes: YesOpt = False,
     wait: WaitOpt = 0.0,
     notify: NotifyOpt = None,
+    from_keyring: FromKeyringOpt = None,
+    stdin: StdinOpt = False,
     output_format: FormatOpt = PlanFormat.TABLE,
     output: OutputOpt = "-",
     state: StateOpt = None,
@@ -189,8 +206,13 @@ def apply(
     key and the new key is deleted). The old key is deleted by a later run after the
     grace period. Asks for confirmation unless --yes.
 
+    Anthropic and OpenAI keys cannot be created through their admin APIs: create the new
+    key in the console, then supply it with --from-keyring NAME or --stdin (one supplied
+    key per run; it must be the same kind of key as the old one).
+
     Examples:
       keyguard rotate plan --out plan.json && keyguard rotate apply plan.json
+      keyguard auth set new-ci-key && keyguard rotate apply plan.json --from-keyring new-ci-key
 
     """
     from keyguard.rotation.plan import plan_from_json
@@ -211,10 +233,12 @@ def apply(
         if not app.quiet:
             err("keyguard: the plan has nothing to do")
         return
-    _confirm(yes, f"Rotate {_count(built)} as planned in {plan_file}?")
     journal = _journal(app, state)
+    supplied = _read_supply(from_keyring, stdin)
+    _check_supply(built, supplied, journal)
+    _confirm(yes, f"Rotate {_count(built)} as planned in {plan_file}?")
     with _lock(app, state, wait):
-        runner, run_id = _runner(app, journal)
+        runner, run_id = _runner(app, journal, supplied)
         outcomes = runner.apply(built)
     _finish(app, outcomes, output_format, output, run_id, partial=False, hook=hook)
 
@@ -237,6 +261,8 @@ def run(
     approve: ApproveOpt = False,
     wait: WaitOpt = 0.0,
     notify: NotifyOpt = None,
+    from_keyring: FromKeyringOpt = None,
+    stdin: StdinOpt = False,
     output_format: FormatOpt = PlanFormat.TABLE,
     output: OutputOpt = "-",
     state: StateOpt = None,
@@ -246,7 +272,9 @@ def run(
     With --apply it first resumes any interrupted rotation, then inventories, plans and
     rotates what is due, deletes old keys whose grace period has passed, and prints a
     rotation report. A partial inventory (a store could not be read) rotates nothing:
-    a copy in the unread store would be left with a disabled key.
+    a copy in the unread store would be left with a disabled key. Keys that need a
+    supplied new key (Anthropic, OpenAI) are skipped unless --from-keyring or --stdin
+    gives one, and then exactly one such key may be due (narrow it with --select).
 
     Examples:
       keyguard rotate run --due                       # dry run: what would rotate
@@ -259,6 +287,9 @@ def run(
     if not due:
         raise UsageError("rotate run needs --due", "`keyguard rotate run --due [--apply]`")
     journal = _journal(app, state)
+    if not do_apply and (from_keyring is not None or stdin):
+        raise UsageError("--from-keyring and --stdin only apply with --apply",
+                         "a dry run needs no new key")
     if not do_apply:
         result, built = _plan(app, policy, source, region, select, max_keys, grace_days,
                               state, journal, hooks, alerts, approve)
@@ -270,10 +301,11 @@ def run(
         if result.partial:
             raise typer.Exit(int(ExitCode.PARTIAL))
         return
+    supplied = _read_supply(from_keyring, stdin)
     if not yes:
         _confirm(False, "Rotate every due key now?")
     with _lock(app, state, wait):
-        runner, run_id = _runner(app, journal)
+        runner, run_id = _runner(app, journal, supplied)
         resumed = runner.resume()
         if any(o.status == "stopped" for o in resumed):
             _finish(app, resumed, output_format, output, run_id, partial=False, hook=hook)
@@ -285,7 +317,9 @@ def run(
                     note="partial inventory: nothing rotated (a copy in an unread store "
                          "would keep a disabled key)")
             return
-        outcomes = runner.apply(built)
+        built, waiting = _without_assisted(built, supplied, journal)
+        _check_supply(built, supplied, journal)
+        outcomes = [*waiting, *runner.apply(built)]
     _finish(app, [*resumed, *outcomes], output_format, output, run_id, partial=False,
             hook=hook)
 
@@ -351,6 +385,9 @@ def resume(
     A rotation whose new key reached every copy is finished (verified, then the old key
     deactivated); one that died earlier is rolled back (copies restored to their
     journaled versions, the new key, even one whose creation response was lost, deleted).
+    An assisted rotation needs no --from-keyring or --stdin here: the supplied key is read
+    back from a copy holding it, or the rotation is rolled back. A LiteLLM rotation that
+    got past regenerate is always finished (the old key no longer works).
 
     Examples:
       keyguard rotate status && keyguard rotate resume --yes
@@ -395,17 +432,92 @@ def _lock(app: AppState, state: Path | None, wait: float) -> RotationLock:
                         stamp=f"since {datetime.now(UTC).isoformat(timespec='seconds')}")
 
 
-def _runner(app: AppState, journal: Journal) -> tuple[Runner, str]:
+def _runner(app: AppState, journal: Journal, supplied: Secret | None = None
+            ) -> tuple[Runner, str]:
     from keyguard.cli.inventory import make_fingerprinter
     from keyguard.rotation.apply import Runner
     from keyguard.rotation.context import RotationContext, Scratch
+    from keyguard.rotation.supply import hold
 
     scratch = Scratch()
+    if supplied is not None:
+        hold(scratch, supplied)
     journal.guard = scratch.check
     ctx = RotationContext(config=app.config(), fingerprinter=make_fingerprinter(quiet=app.quiet),
                           now=lambda: datetime.now(UTC))
     run_id = uuid.uuid4().hex[:12]
     return Runner(ctx, journal, run_id, scratch, boundary=_boundary()), run_id
+
+
+def _read_supply(from_keyring: str | None, use_stdin: bool) -> Secret | None:
+    """The supplied new key, read once (keyring item, stdin, or a hidden prompt on a tty)."""
+    from keyguard.rotation import supply
+
+    if from_keyring is not None and use_stdin:
+        raise UsageError("--from-keyring and --stdin both supply the new key",
+                         "pass only one of them")
+    if from_keyring is not None:
+        return supply.from_keyring(from_keyring)
+    if not use_stdin:
+        return None
+    if sys.stdin.isatty():
+        typed = typer.prompt("New key (input hidden)", hide_input=True, err=True)
+        return supply.from_stream(io.StringIO(typed), "the prompt")
+    return supply.from_stream(sys.stdin)
+
+
+def _check_supply(built: RotationPlan, supplied: Secret | None, journal: Journal) -> None:
+    """Before any change: one supplied key for exactly one item that needs one, same kind."""
+    from keyguard.rotation.supply import SUPPLY_PARAM, kind_of, needs_supply
+
+    states = journal.states()
+    needing = [i for i in built.items if needs_supply(i)
+               and (states[i.token].status != "done" if i.token in states else True)]
+    if supplied is None:
+        if needing:
+            raise UsageError(f"rotating {needing[0].name} ({needing[0].rotator}) needs the new "
+                             "key, which its provider's API cannot create",
+                             "create it in the provider's console, then pass --from-keyring NAME "
+                             "(stored with `keyguard auth set NAME`) or --stdin")
+        return
+    if not needing:
+        raise UsageError("a new key was supplied, but no rotation in the plan takes one",
+                         "drop --from-keyring/--stdin, or plan the key it was made for")
+    if len(needing) > 1:
+        raise UsageError(f"{len(needing)} rotations in the plan need a supplied key; one "
+                         "supplied key rotates one key",
+                         "plan them one at a time: `keyguard rotate plan --select key_id=ID --out`")
+    item = needing[0]
+    expected = item.params.get(SUPPLY_PARAM, "")
+    got = kind_of(supplied)
+    if expected != "any" and got != expected:
+        raise UsageError(f"the supplied key is {'a ' + got if got else 'not a recognised key'}, "
+                         f"but {item.name} needs {expected}; nothing changed",
+                         "supply the key created for this rotation")
+
+
+def _without_assisted(built: RotationPlan, supplied: Secret | None, journal: Journal
+                      ) -> tuple[RotationPlan, list[Outcome]]:
+    """Without a supplied key, `run` skips the rotations that need one (and says so)."""
+    import dataclasses
+
+    from keyguard.rotation.apply import Outcome
+    from keyguard.rotation.supply import needs_supply
+
+    if supplied is not None:
+        return built, []
+    states = journal.states()
+    waiting = [i for i in built.items if needs_supply(i)
+               and not (i.token in states and states[i.token].status == "done")]
+    if not waiting:
+        return built, []
+    skipped = [Outcome(token=i.token, action=i.action, rotator=i.rotator, subject=i.subject,
+                       name=i.name, status="skipped",
+                       message="needs its new key: create it in the provider's console, then "
+                               "`keyguard rotate run --due --apply --select key_id="
+                               f"{i.key_id} --from-keyring NAME`") for i in waiting]
+    kept = tuple(i for i in built.items if i not in waiting)
+    return dataclasses.replace(built, items=kept), skipped
 
 
 def _boundary() -> Callable[[], None] | None:
