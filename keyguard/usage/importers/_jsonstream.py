@@ -114,8 +114,7 @@ class _Buffer:
                 if not self.eof and near_end:
                     self._grow(cap, limit is not None)
                     continue
-                line = self.line + self.text.count("\n", self.pos, exc.pos)
-                raise _Bad(f"invalid JSON: {exc.msg}", line) from None
+                raise _Bad(f"invalid JSON: {exc.msg}", self._error_line(exc.pos)) from None
             except RecursionError:
                 raise _Bad("JSON nested too deeply", self.line) from None
             if not self.eof and (
@@ -134,6 +133,22 @@ class _Buffer:
                 raise _Bad(f"record larger than {self.max_record} bytes", self.line)
             self.advance(end)
             return obj
+
+    def _error_line(self, at: int) -> int:
+        """The line a decode error at ``at`` is reported on: the last line of the bad record.
+
+        The decoder notices a torn JSONL line (``{"a": 1,`` cut by a crash) only on a later
+        line, or at the end of the file; that later line is a good record the resync reads
+        again. So the error stops before the next line that starts a record, and lands on
+        the last character before the point where decoding failed.
+        """
+        stop = at
+        following = _RESYNC.search(self.text, self.pos, at + 1)
+        if following is not None:
+            stop = following.start()
+        while stop > self.pos and self.text[stop - 1] in " \t\r\n":
+            stop -= 1
+        return self.line + self.text.count("\n", self.pos, stop)
 
     def _grow(self, cap: int, fast: bool) -> None:
         pending = len(self.text) - self.pos
