@@ -13,7 +13,9 @@ A secret is rotated in one of two modes, fixed at planning time (``params["mode"
    version that loses AWSPENDING without becoming current, or no answer within four
    times ``verify_timeout``, fails the step. keyguard cannot undo what a Lambda did, so
    the rollback changes nothing and the message says so: AWSCURRENT still holds the old
-   value and AWS retries the rotation on its own schedule.
+   value and AWS retries the rotation on its own schedule. (For the same reason a failing
+   consumer hook after ``track`` cannot put the old value back: the Lambda may already
+   have invalidated it.)
 
 ``staged`` (no Lambda, the secret holds a recognised provider key, and a new value was
 supplied for it): steps ``put-pending``, ``verify``, ``promote``.
@@ -29,7 +31,8 @@ supplied for it): steps ``put-pending``, ``verify``, ``promote``.
    Manager then labels the old version AWSPREVIOUS, so it stays readable), then AWSPENDING
    is removed. A failure here never rolls back: the verified value goes live on resume.
 
-Rollback removes AWSPENDING from the token's version (AWSCURRENT never moved). Resume
+Rollback removes AWSPENDING from the token's version; if a consumer hook (run after the
+last step) fails, it also moves AWSCURRENT back to the old version. Resume
 finishes a staged rotation once its pending version was written (it is read back from the
 store, so no secret has to survive the crash) and rolls back otherwise; a Lambda rotation
 is always resumed forward, because a RotateSecret whose answer was lost may have started
@@ -334,7 +337,7 @@ class AwsSecretsManagerRotator:
         labels = stages.get(tok)
         if labels is None:
             return
-        if CURRENT in labels:  # only reachable when promote ran but was not journaled
+        if CURRENT in labels:  # promote ran: a later consumer hook failed (see hooks.py)
             old = state.facts.get("old_version", "")
             if old not in stages:
                 raise StepFailed(f"rollback {item.name}: the new version is current and the "
