@@ -30,7 +30,7 @@ from pathlib import Path
 import boto3
 import freezegun
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from keyguard.classify import inspect_value
 from keyguard.config import Config
@@ -129,9 +129,9 @@ def records(name: str) -> list[KeyRecord]:
             for m in inspect_value(value, FP, name=name)]
 
 
-def planned(name: str, *, supplied: bool = True) -> RotationItem:
+def planned(name: str) -> RotationItem:
     (rec,) = records(name)
-    built = (SmRotator.plan_supplied if supplied else SmRotator.plan)(rec, [], [rec], "", "test")
+    built = SmRotator.plan(rec, [], [rec], "", "test")
     assert isinstance(built, RotationItem), built
     return built
 
@@ -342,7 +342,7 @@ def test_lambda_rotation_is_started_with_the_token_and_tracked(
     name = f"{unique_prefix}/db"
     make_secret(name, '{"password": "old-db-password-1"}', lambda_arn)
     (old_version,) = stages(name)
-    item = planned(name, supplied=False)
+    item = planned(name)
     assert item.steps == ("start", "track")
     assert item.params["lambda"] == lambda_arn
     double = LambdaDouble(name, '{"password": "new-db-password-2"}')
@@ -369,7 +369,7 @@ def test_lambda_that_never_finishes_is_reported_not_undone(
     name = f"{unique_prefix}/db"
     make_secret(name, '{"password": "old-db-password-1"}', lambda_arn)
     (old_version,) = stages(name)
-    item = planned(name, supplied=False)
+    item = planned(name)
     waited: list[float] = []
     run, _ = runner(tmp_path, sleep=waited.append, timeout=1)
     out = apply_one(run, item)
@@ -389,7 +389,7 @@ def test_lambda_changed_since_planning_is_refused(
         rot_env: str, lambda_arn: str, tmp_path: Path, unique_prefix: str) -> None:
     name = f"{unique_prefix}/db"
     make_secret(name, "old-db-password-1", lambda_arn)
-    item = planned(name, supplied=False)
+    item = planned(name)
     boto3.client("secretsmanager").cancel_rotate_secret(SecretId=name)
     out = apply_one(runner(tmp_path)[0], item)
     assert out.status == "rolled-back"
@@ -413,14 +413,12 @@ def rec(name: str, value: str, *, lam: str | None = None, field: str | None = No
                                                rotator=lam))
 
 
-def plan_for(keys: list[KeyRecord], due: list[KeyRecord], *, supplied: bool = False
-             ) -> RotationPlan:
+def plan_for(keys: list[KeyRecord], due: list[KeyRecord]) -> RotationPlan:
     names = [n for n in ORDER if n in ("aws-iam", SmRotator.name)]
     planners = []
     for n in names:
         cls = ROTATORS.load(n)
-        plan = SmRotator.plan_supplied if (n == SmRotator.name and supplied) else cls.plan
-        planners.append((n, cls.claims, plan))
+        planners.append((n, cls.claims, cls.plan))
     return build_plan(PlanInputs(keys=keys, due={k.identity: "rotation-max-age: old" for k in due},
                                  planners=planners,
                                  writable_stores=frozenset({"aws-secretsmanager", "aws-ssm"}),
@@ -436,18 +434,22 @@ def test_plan_lambda_staged_and_skips_with_reasons() -> None:
     blob = rec("app/blob", "just-some-opaque-config-text")
     keys = [lam, anth, blob]
     plan = plan_for(keys, keys)
-    (item,) = plan.items
+    items = {i.subject: i for i in plan.items}
+    assert set(items) == {lam.identity, anth.identity}
+    item = items[lam.identity]
     assert (item.rotator, item.steps, item.risk) == (SmRotator.name, ("start", "track"), "medium")
     assert item.params["mode"] == "lambda"
     assert "cannot roll it back" in item.reason
-    reasons = {s.subject: s.reason for s in plan.skipped}
-    assert "no rotation Lambda and no new value supplied" in reasons[anth.identity]
-    assert "--from-keyring" in reasons[anth.identity]
-    assert "not a recognised key" in reasons[blob.identity]
-    with_value = plan_for(keys, keys, supplied=True)
-    staged = next(i for i in with_value.items if i.subject == anth.identity)
+    staged = items[anth.identity]
     assert staged.steps == ("put-pending", "verify", "promote")
     assert (staged.params["mode"], staged.params[SUPPLY_PARAM], staged.risk) == ("staged", KIND, "low")
+    assert "--from-keyring NAME or --stdin" in staged.reason
+    (skip,) = plan.skipped
+    assert skip.subject == blob.identity
+    assert "not a recognised key" in skip.reason
+    # a kind told apart by its field name only: the rotator checks it, not the CLI
+    mistral = rec("app/mistral", '{"mistral_api_key": "%s"}' % ("a1" * 16))
+    assert plan_for([mistral], [mistral]).items[0].params[SUPPLY_PARAM] == "any"
 
 
 def test_plan_is_deterministic_one_token_per_secret_and_round_trips() -> None:
@@ -480,38 +482,65 @@ def test_aws_keys_go_through_iam_and_copies_elsewhere_skip() -> None:
     assert "rotated through its IAM user" in skip.reason
     anth = new_key(1)
     one, two = rec("app/one", anth), rec("app/two", anth)
-    (skip,) = plan_for([one, two], [one], supplied=True).skipped
+    (skip,) = plan_for([one, two], [one]).skipped
     assert isinstance(skip, Skipped)
     assert "also stored in app/two" in skip.reason
 
 
-def test_cli_plan_lists_rotator_steps_and_skips(rot_env: str, lambda_arn: str, tmp_path: Path,
-                                                unique_prefix: str, no_keyring: None,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / "config"))
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_keyring: None) -> Path:
+    """An isolated home for in-process CLI runs (journal, state, config)."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(path / "config"))
     monkeypatch.delenv("KEYGUARD_CONFIG", raising=False)
-    make_secret(f"{unique_prefix}/db", '{"password": "old-db-password-1"}', lambda_arn)
-    make_secret(f"{unique_prefix}/anthropic", json_value(new_key(1)))
-    make_secret(f"{unique_prefix}/blob", "opaque-config-value-123")
+    return path
+
+
+def _cli(args: list[str], stdin: str | None = None) -> Result:
     from keyguard.cli import app
 
-    args = ["rotate", "plan", "--policy", str(policy_file(tmp_path, 30)), "--source",
-            "aws-secretsmanager", "--region", "us-east-1", "--select", f"name~^{unique_prefix}/"]
-    outs = []
+    return CliRunner().invoke(app, args, input=stdin, prog_name="keyguard")
+
+
+def test_cli_plan_then_run_with_a_supplied_key(rot_env: str, lambda_arn: str, tmp_path: Path,
+                                               unique_prefix: str, home: Path) -> None:
+    old, new = new_key(1), new_key(2)
+    make_secret(f"{unique_prefix}/db", '{"password": "old-db-password-1"}', lambda_arn)
+    make_secret(f"{unique_prefix}/anthropic", json_value(old))
+    make_secret(f"{unique_prefix}/blob", "opaque-config-value-123")
+    common = ["--policy", str(policy_file(tmp_path, 30)), "--source", "aws-secretsmanager",
+              "--region", "us-east-1"]
+    plan_args = ["rotate", "plan", *common, "--select", f"name~^{unique_prefix}/"]
     with freezegun.freeze_time(later(40)):
-        for _ in range(2):
-            result = CliRunner().invoke(app, args, prog_name="keyguard")
-            assert result.exit_code == 0, result.stdout + result.stderr
-            outs.append(result.stdout)
-    text = outs[0]
+        first, second = _cli(plan_args), _cli(plan_args)
+    assert first.exit_code == 0, first.stdout + first.stderr
+    assert first.stdout == second.stdout  # deterministic, plan id included
+    text = first.stdout
     assert f"ROTATE {unique_prefix}/db [aws-secretsmanager] risk=medium" in text
     assert "steps: start -> track" in text
+    assert f"ROTATE {unique_prefix}/anthropic [aws-secretsmanager] risk=low" in text
+    assert "steps: put-pending -> verify -> promote" in text
     assert f"SKIP aws-secretsmanager:{ARN.split(':secret:')[0]}" in text
-    assert "no rotation Lambda and no new value supplied" in text
     assert "not a recognised key" in text
-    assert outs[0] == outs[1]  # deterministic (plan id included)
+    run_args = ["rotate", "run", "--due", "--apply", "--yes", *common, "--format", "json",
+                "--select", f"name={unique_prefix}/anthropic"]
+    with freezegun.freeze_time(later(40), tick=True):
+        waiting = _cli(run_args)  # no key supplied: skipped with the reason, nothing changed
+    assert waiting.exit_code == 0, waiting.stdout + waiting.stderr
+    assert [o["status"] for o in json.loads(waiting.stdout)["outcomes"]] == ["skipped"]
+    assert value_at(f"{unique_prefix}/anthropic", CUR) == json_value(old)
+    with freezegun.freeze_time(later(40), tick=True):
+        done = _cli([*run_args, "--stdin"], stdin=new + "\n")
+    assert done.exit_code == 0, done.stdout + done.stderr
+    assert [o["status"] for o in json.loads(done.stdout)["outcomes"]] == ["done"]
+    assert value_at(f"{unique_prefix}/anthropic", CUR) == json_value(new)
+    assert value_at(f"{unique_prefix}/anthropic", PREV) == json_value(old)
+    journal = (home / "data" / "keyguard" / "rotation" / "journal.jsonl").read_text()
+    for out in (first.stdout, waiting.stdout, waiting.stderr, done.stdout, done.stderr, journal):
+        assert old not in out
+        assert new not in out
 
 
 # -- SIGKILL at every journal boundary, then resume ---------------------------------------------
@@ -580,7 +609,7 @@ def test_lambda_sigkill_at_every_boundary_then_resume(kill_at: int, rot_env: str
     old, new = '{"password": "old-db-password-1"}', '{"password": "new-db-password-2"}'
     make_secret(name, old, lambda_arn)
     (old_version,) = stages(name)
-    item = planned(name, supplied=False)
+    item = planned(name)
     with LambdaDouble.running(name, new) as double:  # the function runs apart from keyguard
         _kill_at(tmp_path, item, kill_at, None)
         run, journal = runner(tmp_path, sleep=short_sleep, timeout=5)

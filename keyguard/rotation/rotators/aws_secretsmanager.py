@@ -41,11 +41,9 @@ the Lambda, and claiming to have rolled that back would be false.
 Where the new value comes from: AWS access keys in a secret belong to the IAM rotator
 (it runs first, see ``ORDER``), and provider keys another rotator can mint belong to that
 rotator. For the rest an operator supplies the new value (:mod:`keyguard.rotation.supply`:
-``--from-keyring``/``--stdin``, held in the run's Scratch). The registry planner
-(:meth:`AwsSecretsManagerRotator.plan`) lists such secrets as skipped with the reason,
-because a scheduled run has no one to supply a value; a run that was given a value plans
-with :meth:`AwsSecretsManagerRotator.plan_supplied`, whose items carry
-:data:`~keyguard.rotation.supply.SUPPLY_PARAM` so the CLI refuses to apply them without one.
+``--from-keyring NAME`` or ``--stdin``, held in the run's Scratch): staged items carry
+:data:`~keyguard.rotation.supply.SUPPLY_PARAM`, so ``rotate apply`` refuses them without
+a value and ``rotate run`` skips them with the reason.
 
 Least privilege: secretsmanager:DescribeSecret and RotateSecret (plus lambda:InvokeFunction
 on the rotation function) for Lambda mode; DescribeSecret, GetSecretValue, PutSecretValue
@@ -109,14 +107,8 @@ class AwsSecretsManagerRotator:
     @classmethod
     def plan(cls, key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord],
              token: str, reason: str) -> RotationItem | Skipped:
-        """A Lambda rotation, or the reason the secret is skipped (no value supplier)."""
-        return _plan(key, copies, keys, reason, with_value=False)
-
-    @classmethod
-    def plan_supplied(cls, key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord],
-                      token: str, reason: str) -> RotationItem | Skipped:
-        """Like :meth:`plan`, for a run that was given a new value: staged items too."""
-        return _plan(key, copies, keys, reason, with_value=True)
+        """A Lambda or staged rotation, or the reason the secret cannot be rotated."""
+        return _plan(key, copies, keys, reason)
 
     @classmethod
     def resume_forward(cls, item: RotationItem, done: frozenset[str]) -> bool:
@@ -365,8 +357,8 @@ def _lambda_failed(item: RotationItem, what: str) -> str:
 # -- planning ----------------------------------------------------------------------------------
 
 
-def _plan(key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord], reason: str,
-          *, with_value: bool) -> RotationItem | Skipped:
+def _plan(key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord],
+          reason: str) -> RotationItem | Skipped:
     name = AwsSecretsManagerRotator.name
     others = sorted({c.name for c in copies if c.location != key.location})
     if others:
@@ -394,19 +386,18 @@ def _plan(key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord]
     if fmt is None or not fmt.secret or not key.fingerprint:
         return Skipped(key.identity, "no rotation Lambda, and the value is not a recognised "
                        "key keyguard could replace")
-    if not with_value:
-        return Skipped(key.identity, f"no rotation Lambda and no new value supplied: create a "
-                       f"new {fmt.kind} with {fmt.provider}, then plan this secret alone "
-                       "(--select) with the new key supplied (--from-keyring NAME or --stdin)")
     token = item_token(name, key.identity, str(key.fingerprint))
     return RotationItem(token=token, action="rotate", rotator=name, subject=key.identity,
                         name=key.name, key_id=None, principal=key.name,
-                        reason=reason + "; new value supplied", steps=("put-pending", "verify",
-                                                                       "promote"),
+                        reason=reason + f"; no rotation Lambda: needs the new key, created with "
+                        f"{fmt.provider} and supplied with --from-keyring NAME or --stdin",
+                        steps=("put-pending", "verify", "promote"),
                         risk="high" if risk == "high" else "low", account=key.account,
                         params={**params, "mode": "staged", "kind": fmt.kind,
                                 "field": key.field or "", "fingerprint": str(key.fingerprint),
-                                SUPPLY_PARAM: fmt.kind,
+                                # the CLI classifies without a field name: a kind that
+                                # needs one (mistral...) is checked here, in put-pending
+                                SUPPLY_PARAM: fmt.kind if fmt.name_hint is None else "any",
                                 "version_token": version_token(token)})
 
 
