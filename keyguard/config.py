@@ -376,7 +376,8 @@ def _build(cls: type[T], table: Mapping[str, Any], where: str, prefix: str) -> T
         dotted = f"{prefix}{key}"
         if attr not in fields:
             choices = ", ".join(sorted(n.replace("_", "-") for n in fields))
-            raise ConfigError(f"{where}: unknown key {dotted!r}", f"expected one of: {choices}")
+            raise ConfigError(f"{where}: unknown key {_scrubbed(dotted)!r}",
+                              f"expected one of: {choices}")
         kwargs[attr] = _coerce(value, hints[attr], where, dotted)
     for name, f in fields.items():
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
@@ -465,8 +466,20 @@ def _coerce(value: Any, tp: Any, where: str, dotted: str) -> Any:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A wrong value as an error message quotes it: shortened, secret-looking tokens redacted.
+
+    NOTE: a value in the wrong place can be a key (one pasted into ``timeout``); the
+    message names the setting, it must not hand out the key (issue 8).
+    """
+    text = _scrubbed(repr(value))
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _scrubbed(key: str) -> str:
+    """Text for an error message (a key, a quoted value) with pasted secrets redacted."""
+    from keyguard.usage.redact import scrub
+
+    return scrub(key)
 
 
 def state_path(config: Config, override: Path | None, data_dir: Path) -> Path:

@@ -54,7 +54,7 @@ def run_inventory(
     failures: list[SourceFailure] = []
     for name in names:
         recs, fails = results[name]
-        keys.extend(label(r, ctx.config.labels) for r in recs)
+        keys.extend(label(scrub_record(r), ctx.config.labels) for r in recs)
         failures.extend(fails)
     keys = join_provider_keys(keys)
     keys.sort(key=lambda r: (r.source, r.location, r.field or ""))
@@ -101,6 +101,27 @@ def _tag(tags: Mapping[str, str], names: Iterable[str]) -> str | None:
         if value:
             return value
     return None
+
+
+def scrub_record(record: KeyRecord) -> KeyRecord:
+    """The record with secret-looking tokens in its free text redacted (name, owner, tags, scope).
+
+    Why: those fields hold whatever a person typed, and provider admin APIs hand them back
+    as typed: a key named with its own value, a LiteLLM alias holding a key. Every report,
+    the state database and the rotation plan start from these records, so one pass here
+    covers them all (issue 8, tests/test_leak_guard.py).
+    """
+    from keyguard.usage.redact import scrub
+
+    tags = {scrub(k): scrub(v) for k, v in record.tags.items()}
+    name = scrub(record.name)
+    owner = None if record.owner is None else scrub(record.owner)
+    details = tuple(scrub(d) for d in record.scope.details)
+    if (name, owner, tags, details) == (record.name, record.owner, dict(record.tags),
+                                         tuple(record.scope.details)):
+        return record
+    return dataclasses.replace(record, name=name, owner=owner, tags=tags,
+                               scope=dataclasses.replace(record.scope, details=details))
 
 
 def label(record: KeyRecord, cfg: LabelsConfig) -> KeyRecord:
