@@ -77,8 +77,9 @@ _EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired",
                       "TokenRefreshRequired"})
 _THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException",
                         "RequestLimitExceeded", "ProvisionedThroughputExceededException"})
-_UNSUPPORTED = frozenset({"NotImplemented", "InvalidAction", "UnknownOperationException",
-                          "UnsupportedOperation", "InternalFailure", "500", "501"})
+_NOT_IMPLEMENTED = frozenset({"NotImplemented", "InvalidAction", "UnknownOperationException",
+                             "UnsupportedOperation", "501"})
+_UNSUPPORTED = _NOT_IMPLEMENTED | {"InternalFailure", "500"}
 
 #: The IAM permission each operation needs, for "grant ..." hints.
 PERMISSIONS: Mapping[str, str] = {
@@ -219,7 +220,14 @@ class AwsRunner:
         try:
             if probe is not None:
                 service, call = probe
-                call(self.fast_client(unit, service))
+                try:
+                    call(self.fast_client(unit, service))
+                except ClientError as exc:
+                    # NOTE: a throttled or 5xx answer proves the endpoint is there; whether the
+                    # unit fails is then for the patient client and [aws] max_attempts to say,
+                    # not for the probe's few tries (a brief throttle must not drop a region).
+                    if not _is_transient(exc):
+                        raise
             out.extend(work(unit))  # extend keeps what a generator yielded before it raised
         except AWS_ERRORS as exc:
             out.append(self.failure(unit.scope, exc))
@@ -466,12 +474,23 @@ _SERVICE_OF: Mapping[str, str] = {
 
 
 def is_unsupported(exc: Exception) -> bool:
-    """Tell whether the endpoint does not implement an operation (moto's 500 NotImplemented)."""
+    """Tell whether the endpoint does not implement an operation (moto's HTML 500 page).
+
+    NOTE: a well-formed 500 (``InternalFailure``) is AWS failing, not an emulator gap: it
+    must stay a failure (exit 3), or a persistent outage would silently drop credentials.
+    """
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in _UNSUPPORTED or status in (500, 501)
+        return code in _NOT_IMPLEMENTED or status == 501
     return isinstance(exc, ResponseParserError)
+
+
+def _is_transient(exc: ClientError) -> bool:
+    """A throttling or server-error answer: the endpoint is up, retrying may succeed."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in _THROTTLED or (status >= 500 and code not in _NOT_IMPLEMENTED)
 
 
 def _is_credential_error(exc: Exception) -> bool:
