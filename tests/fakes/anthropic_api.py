@@ -97,6 +97,8 @@ class FakeAnthropicApi(FakeApi):
         super().__init__()
         self.admin_key = admin_key
         self.keys = keys
+        #: Refuse every key on /v1/models (a new key revoked before it is verified).
+        self.refuse_models = False
 
     def console_create(self, value: str, name: str, workspace: str | None,
                        generation: str = "classic") -> SeededKey:
@@ -114,7 +116,8 @@ class FakeAnthropicApi(FakeApi):
     def authorized(self, request: Request) -> Answer | None:
         if request.path == "/v1/models" and request.method == "GET":
             given = request.headers.get("x-api-key")
-            if any(k.value == given and k.status == "active" for k in self.keys):
+            if not self.refuse_models and any(k.value == given and k.status == "active"
+                                              for k in self.keys):
                 return None
             return Answer(401, {"type": "error", "error": {"type": "authentication_error",
                                                            "message": "invalid x-api-key"}})

@@ -96,6 +96,8 @@ class FakeOpenAIApi(FakeApi):
         self.admin = admin
         self.projects = projects
         self.forbidden_projects: set[str] = set()
+        #: Refuse every key on /v1/models (a new key revoked before it is verified).
+        self.refuse_models = False
 
     def dashboard_create(self, project_id: str, value: str, name: str) -> str:
         """Add a user-owned key to a project, as a person in the dashboard would; its id."""
@@ -119,7 +121,8 @@ class FakeOpenAIApi(FakeApi):
         auth = request.headers.get("authorization", "")
         if request.path == "/v1/models" and request.method == "GET":
             given = auth.removeprefix("Bearer ")
-            if any(given == v for p in self.projects for v in p.values.values()):
+            if not self.refuse_models and any(given == v for p in self.projects
+                                              for v in p.values.values()):
                 return None
             return Answer(401, {"error": {"message": "Incorrect API key provided.",
                                           "type": "invalid_request_error", "param": None,
