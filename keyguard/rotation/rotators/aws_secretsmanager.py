@@ -17,8 +17,8 @@ A secret is rotated in one of two modes, fixed at planning time (``params["mode"
    consumer hook after ``track`` cannot put the old value back: the Lambda may already
    have invalidated it.)
 
-``staged`` (no Lambda, the secret holds a recognised provider key, and a new value was
-supplied for it): steps ``put-pending``, ``verify``, ``promote``.
+``staged`` (no Lambda, and the secret holds a recognised key whose new value an operator
+supplies): steps ``put-pending``, ``verify``, ``promote``.
 
 1. ``put-pending``: the supplied value replaces the key's characters inside the current
    value (JSON fields, ``NAME=value`` lines and spacing are kept) and is stored with
@@ -26,7 +26,7 @@ supplied for it): steps ``put-pending``, ``verify``, ``promote``.
    idempotency token. Consumers keep reading AWSCURRENT, the old value.
 2. ``verify``: the pending version is read back: it must hold the supplied key (same
    fingerprint), classify as the same kind as the old one, and differ from the current
-   value in that credential only.
+   value in that credential only. No provider call is made with the new key (yet).
 3. ``promote``: UpdateSecretVersionStage moves AWSCURRENT to the pending version (Secrets
    Manager then labels the old version AWSPREVIOUS, so it stays readable), then AWSPENDING
    is removed. A failure here never rolls back: the verified value goes live on resume.
@@ -44,6 +44,11 @@ rotator. For the rest an operator supplies the new value (:mod:`keyguard.rotatio
 ``--from-keyring NAME`` or ``--stdin``, held in the run's Scratch): staged items carry
 :data:`~keyguard.rotation.supply.SUPPLY_PARAM`, so ``rotate apply`` refuses them without
 a value and ``rotate run`` skips them with the reason.
+
+Not rotated, and listed as skipped with the reason: a secret holding an AWS access key
+without a Lambda (the IAM rotator's, when aws-iam is inventoried), content that is not a
+recognised key, and a key also stored elsewhere (one secret's rotation would strand the
+other copies).
 
 Least privilege: secretsmanager:DescribeSecret and RotateSecret (plus lambda:InvokeFunction
 on the rotation function) for Lambda mode; DescribeSecret, GetSecretValue, PutSecretValue
