@@ -13,6 +13,7 @@ the journal is fsync'd up to that line and the run's Scratch is lost, as with SI
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import random
 import urllib.error
@@ -28,11 +29,12 @@ import pytest
 
 from keyguard.cli.rotate import planners
 from keyguard.config import Config
+from keyguard.errors import UsageError
 from keyguard.fakes import fake_key
 from keyguard.fingerprint import Fingerprinter
 from keyguard.model import KeyRecord
 from keyguard.rotation.apply import Outcome, Runner
-from keyguard.rotation.context import RotationContext, Scratch
+from keyguard.rotation.context import LeakRefused, RotationContext, Scratch
 from keyguard.rotation.journal import Journal
 from keyguard.rotation.plan import (
     Completed,
@@ -45,7 +47,7 @@ from keyguard.rotation.plan import (
 )
 from keyguard.rotation.rotators import ROTATORS
 from keyguard.rotation.stores import STORES
-from keyguard.rotation.supply import SUPPLY_PARAM, hold
+from keyguard.rotation.supply import MAX_LENGTH, SUPPLY_PARAM, from_stream, hold, supplied
 from keyguard.secret import Secret
 from tests.fakes import FakeApi
 from tests.fakes.anthropic_api import FakeAnthropicApi, seed_keys
@@ -302,6 +304,36 @@ def models_status(api: FakeApi, header: str, value: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+
+
+# -- supply ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "no key given"),
+    ("  \n", "no key given"),
+    ("sk-one sk-two", "expected one key"),
+    ("sk-line-one\nsk-line-two\n", "expected one key"),
+    ("x" * (MAX_LENGTH + 1), "more than"),
+])
+def test_a_supplied_value_is_one_token_and_errors_never_show_it(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        from_stream(io.StringIO(text))
+    assert message in caught.value.message
+    for token in text.split():
+        assert token[:20] not in caught.value.message
+
+
+def test_a_supplied_value_is_read_once_and_trimmed() -> None:
+    stream = io.StringIO("  sk-ant-api03-abc\n")
+    got = from_stream(stream)
+    assert got.reveal() == "sk-ant-api03-abc"
+    assert stream.read() == ""  # consumed: nothing can read it a second time
+    scratch = Scratch()
+    hold(scratch, got)
+    assert supplied(scratch) is got
+    with pytest.raises(LeakRefused):
+        scratch.check('{"facts": {"x": "sk-ant-api03-abc"}}')
 
 
 # -- Anthropic ---------------------------------------------------------------------------------
