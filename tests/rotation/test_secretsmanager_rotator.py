@@ -55,6 +55,8 @@ from keyguard.rotation.rotators import ORDER, ROTATORS
 from keyguard.rotation.rotators.aws_secretsmanager import AwsSecretsManagerRotator as SmRotator
 from keyguard.rotation.supply import SUPPLY_PARAM, hold
 from keyguard.secret import Secret
+from tests.fakes.anthropic_api import FakeAnthropicApi
+from tests.fakes.openai_api import FakeOpenAIApi
 from tests.rotation.world import later, policy_file
 
 FP = Fingerprinter(b"rotation-tests-key-0123456789abcd")
@@ -99,6 +101,18 @@ def lambda_arn(rot_env: str) -> str:
         FunctionName="sm-rotation", Runtime="python3.12", Role=role["Role"]["Arn"],
         Handler="rotate.handler", Code={"ZipFile": buf.getvalue()})
     return str(fn["FunctionArn"])
+
+
+@pytest.fixture
+def mint(anthropic_api: FakeAnthropicApi) -> Callable[[int], str]:
+    """Create an active Anthropic key in the fake Console (the verify call accepts it)."""
+
+    def made(seed: int) -> str:
+        value = new_key(seed)
+        anthropic_api.console_create(value, f"rotated-{seed}", None)
+        return value
+
+    return made
 
 
 def make_secret(name: str, value: str, lam: str | None = None) -> None:
@@ -233,8 +247,9 @@ def journal_text(journal: Journal) -> str:
 
 @pytest.mark.parametrize("shape", ["json", "plain"])
 def test_staged_rotation_keeps_shape_and_previous(shape: str, rot_env: str, tmp_path: Path,
-                                                   unique_prefix: str) -> None:
-    old, new = new_key(1), new_key(2)
+                                                   unique_prefix: str, mint: Callable[[int], str],
+                                                   anthropic_api: FakeAnthropicApi) -> None:
+    old, new = new_key(1), mint(2)
     value = json_value(old) if shape == "json" else old
     name = f"{unique_prefix}/anthropic"
     make_secret(name, value)
@@ -246,6 +261,8 @@ def test_staged_rotation_keeps_shape_and_previous(shape: str, rot_env: str, tmp_
     out = apply_one(run, item)
     assert out.status == "done", out.message
     assert_staged_end(name, value, new, complete=True)
+    models = [r for r in anthropic_api.log if r.path == "/v1/models"]
+    assert [r.headers.get("x-api-key") for r in models] == [new]  # verified live, new key only
     st = stages(name)
     assert st[item.params["version_token"]] == [CUR]  # the token named the new version
     assert st[first] == [PREV]
@@ -304,7 +321,7 @@ def test_failed_verification_rolls_back_and_keeps_awscurrent(rot_env: str, tmp_p
 
 
 def test_failing_consumer_hook_after_promote_puts_the_old_value_back(
-        rot_env: str, tmp_path: Path, unique_prefix: str) -> None:
+        rot_env: str, tmp_path: Path, unique_prefix: str, mint: Callable[[int], str]) -> None:
     name = f"{unique_prefix}/anthropic"
     value = json_value(new_key(1))
     make_secret(name, value)
@@ -313,11 +330,42 @@ def test_failing_consumer_hook_after_promote_puts_the_old_value_back(
     item = dataclasses.replace(item, steps=with_hook_step(item.steps),
                                params={**item.params, "hooks": hooks})
     assert item.steps[-1] == "hooks"  # consumers reload once the new value is current
-    out = apply_one(runner(tmp_path, value=new_key(2))[0], item)
+    out = apply_one(runner(tmp_path, value=mint(2))[0], item)
     assert out.status == "rolled-back"
     assert "hook[0] (false) exited 1" in out.message
     assert_staged_end(name, value, "", complete=False)
     assert stages(name)[item.params["version_token"]] == [PREV]
+
+
+def test_a_key_the_provider_refuses_never_goes_live(rot_env: str, tmp_path: Path,
+                                                   unique_prefix: str,
+                                                   anthropic_api: FakeAnthropicApi) -> None:
+    name = f"{unique_prefix}/anthropic"
+    value = json_value(new_key(1))
+    make_secret(name, value)
+    item = planned(name)
+    out = apply_one(runner(tmp_path, value=new_key(777))[0], item)  # not made in the Console
+    assert out.status == "rolled-back"
+    assert "provider refused the new key (HTTP 401)" in out.message
+    assert_staged_end(name, value, "", complete=False)
+    assert item.params["version_token"] not in stages(name)
+
+
+def test_openai_project_key_verified_against_the_api(rot_env: str, tmp_path: Path,
+                                                     unique_prefix: str,
+                                                     openai_api: FakeOpenAIApi) -> None:
+    old, new = (fake_key("openai-project", random.Random(n)) for n in (1, 2))
+    openai_api.dashboard_create(openai_api.projects[0].id, new, "rotated")
+    name = f"{unique_prefix}/OPENAI_API_KEY"
+    make_secret(name, f"OPENAI_API_KEY={old}\nOPENAI_ORG=org-1\n")
+    item = planned(name)
+    assert (item.params["kind"], item.params["field"]) == ("openai-project", "OPENAI_API_KEY")
+    out = apply_one(runner(tmp_path, value=new)[0], item)
+    assert out.status == "done", out.message
+    assert value_at(name, CUR) == f"OPENAI_API_KEY={new}\nOPENAI_ORG=org-1\n"
+    assert value_at(name, PREV) == f"OPENAI_API_KEY={old}\nOPENAI_ORG=org-1\n"
+    assert [r.headers.get("authorization") for r in openai_api.log
+            if r.path == "/v1/models"] == [f"Bearer {new}"]
 
 
 def test_an_unfinished_earlier_rotation_blocks_staging(rot_env: str, tmp_path: Path,
@@ -505,8 +553,9 @@ def _cli(args: list[str], stdin: str | None = None) -> Result:
 
 
 def test_cli_plan_then_run_with_a_supplied_key(rot_env: str, lambda_arn: str, tmp_path: Path,
-                                               unique_prefix: str, home: Path) -> None:
-    old, new = new_key(1), new_key(2)
+                                               unique_prefix: str, home: Path,
+                                               mint: Callable[[int], str]) -> None:
+    old, new = new_key(1), mint(2)
     make_secret(f"{unique_prefix}/db", '{"password": "old-db-password-1"}', lambda_arn)
     make_secret(f"{unique_prefix}/anthropic", json_value(old))
     make_secret(f"{unique_prefix}/blob", "opaque-config-value-123")
@@ -575,8 +624,9 @@ def _kill_at(tmp: Path, item: RotationItem, n: int, value: str | None) -> None:
 
 @pytest.mark.parametrize("kill_at", [*range(1, STAGED_BOUNDARIES + 1), "3+put"])
 def test_staged_sigkill_at_every_boundary_then_resume(kill_at: int | str, rot_env: str,
-                                                      tmp_path: Path, unique_prefix: str) -> None:
-    old, new = new_key(1), new_key(2)
+                                                      tmp_path: Path, unique_prefix: str,
+                                                      mint: Callable[[int], str]) -> None:
+    old, new = new_key(1), mint(2)
     name = f"{unique_prefix}/anthropic"
     value = json_value(old)
     make_secret(name, value)

@@ -26,7 +26,9 @@ supplies): steps ``put-pending``, ``verify``, ``promote``.
    idempotency token. Consumers keep reading AWSCURRENT, the old value.
 2. ``verify``: the pending version is read back: it must hold the supplied key (same
    fingerprint), classify as the same kind as the old one, and differ from the current
-   value in that credential only. No provider call is made with the new key (yet).
+   value in that credential only. For Anthropic API keys and OpenAI project, service
+   account and user keys, one ``GET .../models`` with the new key must also succeed
+   (base URL from ``[sources.anthropic]``/``[sources.openai]`` or the provider's variable).
 3. ``promote``: UpdateSecretVersionStage moves AWSCURRENT to the pending version (Secrets
    Manager then labels the old version AWSPREVIOUS, so it stays readable), then AWSPENDING
    is removed. A failure here never rolls back: the verified value goes live on resume.
@@ -79,6 +81,8 @@ if TYPE_CHECKING:
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 #: Kinds that live as IAM access keys: rotated through the IAM user, never staged here.
 _AWS_KINDS = frozenset({"aws-access-key", "aws-secret-key", "aws-temporary-key"})
+#: OpenAI kinds that can call the API themselves (an admin key cannot list models).
+_OPENAI_API_KINDS = frozenset({"openai-project", "openai-svcacct", "openai-legacy-user"})
 #: How much longer than ``verify_timeout`` a rotation Lambda may take (create, set, test
 #: and finish each run as a separate invocation).
 TRACK_FACTOR = 4
@@ -308,7 +312,43 @@ class AwsSecretsManagerRotator:
         if old is None or rewrite(current, field, None, None, new).reveal() != pending.reveal():
             raise StepFailed(f"verify {item.name}: the pending version differs from the current "
                              "one beyond the rotated key")
-        return {"verified": f"read back, {item.params.get('kind', '')} format, shape kept"}
+        live = self._live_check(item, new)
+        return {"verified": f"read back, {item.params.get('kind', '')} format, shape kept"
+                            + (f", {live}" if live else "")}
+
+    def _live_check(self, item: RotationItem, new: Secret) -> str | None:
+        """One cheap authenticated call with the new key, where the provider has one.
+
+        The same calls as the provider rotators' verify (``/v1/models``), made with the
+        new key alone, so no admin key is needed. None for kinds without such a call.
+        """
+        from keyguard.rotation.rotators._provider import ProviderApi
+        from keyguard.sources._http import base_url, bearer
+
+        kind = item.params.get("kind", "")
+        api: ProviderApi
+        if kind == "anthropic-api":
+            from keyguard.sources.anthropic import API_VERSION
+            from keyguard.sources.anthropic import DEFAULT_BASE_URL as ANTHROPIC_URL
+
+            cfg = self._ctx.config.sources.anthropic
+            api = ProviderApi(self._ctx, base_url(cfg.base_url, "ANTHROPIC_BASE_URL", ANTHROPIC_URL),
+                              {"anthropic-version": API_VERSION}, cfg, "anthropic")
+            path, auth = "/v1/models", {"x-api-key": new}
+        elif kind in _OPENAI_API_KINDS:
+            from keyguard.sources.openai import DEFAULT_BASE_URL as OPENAI_URL
+
+            ocfg = self._ctx.config.sources.openai
+            api = ProviderApi(self._ctx, base_url(ocfg.base_url, "OPENAI_BASE_URL", OPENAI_URL),
+                              {}, ocfg, "openai")
+            path, auth = "/models", {"authorization": bearer(new)}
+        else:
+            return None
+        reply = api.call("GET", path, headers=auth, accept=(401, 403))
+        if reply.status in (401, 403):
+            raise StepFailed(f"verify {item.name}: the provider refused the new key "
+                             f"(HTTP {reply.status}); nothing went live")
+        return f"GET {path} with the new key"
 
     def _promote(self, item: RotationItem, state: StepState) -> Mapping[str, str]:
         tok = item.params["version_token"]
