@@ -497,7 +497,8 @@ def test_plan_lambda_staged_and_skips_with_reasons() -> None:
     assert "not a recognised key" in skip.reason
     # a kind told apart by its field name only: the rotator checks it, not the CLI
     mistral = rec("app/mistral", '{"mistral_api_key": "%s"}' % ("a1" * 16))
-    assert plan_for([mistral], [mistral]).items[0].params[SUPPLY_PARAM] == "any"
+    (offline,) = plan_for([mistral], [mistral]).items
+    assert (offline.params[SUPPLY_PARAM], offline.risk) == ("any", "medium")  # no live check
 
 
 def test_plan_is_deterministic_one_token_per_secret_and_round_trips() -> None:

@@ -83,6 +83,8 @@ CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 _AWS_KINDS = frozenset({"aws-access-key", "aws-secret-key", "aws-temporary-key"})
 #: OpenAI kinds that can call the API themselves (an admin key cannot list models).
 _OPENAI_API_KINDS = frozenset({"openai-project", "openai-svcacct", "openai-legacy-user"})
+#: Kinds whose new key ``verify`` proves with an API call (see ``_live_check``).
+_LIVE_KINDS = _OPENAI_API_KINDS | {"anthropic-api"}
 #: How much longer than ``verify_timeout`` a rotation Lambda may take (create, set, test
 #: and finish each run as a separate invocation).
 TRACK_FACTOR = 4
@@ -437,7 +439,10 @@ def _plan(key: KeyRecord, copies: Sequence[StoreCopy], keys: Sequence[KeyRecord]
                         reason=reason + f"; no rotation Lambda: needs the new key, created with "
                         f"{fmt.provider} and supplied with --from-keyring NAME or --stdin",
                         steps=("put-pending", "verify", "promote"),
-                        risk="high" if risk == "high" else "low", account=key.account,
+                        # without a live call, verification is offline: a dead key could go live
+                        risk="high" if risk == "high" else ("low" if fmt.kind in _LIVE_KINDS
+                                                            else "medium"),
+                        account=key.account,
                         params={**params, "mode": "staged", "kind": fmt.kind,
                                 "field": key.field or "", "fingerprint": str(key.fingerprint),
                                 # the CLI classifies without a field name: a kind that
