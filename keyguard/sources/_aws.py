@@ -478,19 +478,26 @@ def is_unsupported(exc: Exception) -> bool:
 
     NOTE: a well-formed 500 (``InternalFailure``) is AWS failing, not an emulator gap: it
     must stay a failure (exit 3), or a persistent outage would silently drop credentials.
+    A 5xx without an error document (botocore then uses the status as the code) is an
+    emulator's HTML page.
     """
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in _NOT_IMPLEMENTED or status == 501
+        return code in _NOT_IMPLEMENTED or status == 501 or (status >= 500 and code.isdigit())
     return isinstance(exc, ResponseParserError)
 
 
 def _is_transient(exc: ClientError) -> bool:
-    """A throttling or server-error answer: the endpoint is up, retrying may succeed."""
+    """A throttling or AWS server-error answer: the endpoint is up, retrying may succeed.
+
+    NOTE: a 5xx without an AWS error code (an HTML page: moto's answer for a region that
+    does not exist) is not: waiting on it with the patient client would take minutes.
+    """
     code = str(exc.response.get("Error", {}).get("Code", ""))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return code in _THROTTLED or (status >= 500 and code not in _NOT_IMPLEMENTED)
+    return code in _THROTTLED or (status >= 500 and not code.isdigit()
+                                  and code not in _NOT_IMPLEMENTED)
 
 
 def _is_credential_error(exc: Exception) -> bool:
