@@ -16,6 +16,7 @@ import dataclasses
 import io
 import json
 import random
+import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -37,6 +38,7 @@ from keyguard.rotation.apply import Outcome, Runner
 from keyguard.rotation.context import LeakRefused, RotationContext, Scratch
 from keyguard.rotation.journal import Journal
 from keyguard.rotation.plan import (
+    HOOK_STEP,
     Completed,
     PlanInputs,
     RotationItem,
@@ -44,6 +46,7 @@ from keyguard.rotation.plan import (
     StoreCopy,
     build_plan,
     item_token,
+    with_hook_step,
 )
 from keyguard.rotation.rotators import ROTATORS
 from keyguard.rotation.stores import STORES
@@ -597,3 +600,26 @@ def test_litellm_crash_at_every_boundary_then_resume_finishes(
     assert litellm_state(world) == ("old" if at < 3 else "new")
     assert journal.incomplete() == []
     no_secret_in(journal, world.old, litellm.value_of("svc-1-prod"))
+
+
+def test_litellm_failing_consumer_hook_stops_for_resume_instead_of_rolling_back(
+        rot_env: str, litellm: FakeLiteLLMApi, tmp_path: Path, unique_prefix: str) -> None:
+    """After regenerate the old key is dead: a hook failure must not restore it to copies."""
+    world = litellm_world(litellm, unique_prefix, ["ssm-plain"])
+    flag = tmp_path / "consumer-ready"
+    hook = [{"command": [sys.executable, "-c",
+                         f"import pathlib, sys; sys.exit(0 if pathlib.Path({str(flag)!r}).exists() else 3)"],
+             "timeout": 20}]
+    base = quick_plan(world).items[0]
+    item = dataclasses.replace(base, steps=with_hook_step(base.steps),
+                               params={**base.params, "hooks": json.dumps(hook)})
+    assert item.steps[-1] == HOOK_STEP
+    run, journal = runner(tmp_path)
+    (out,) = run.apply(RotationPlan(datetime.now(UTC), 7, (item,)))
+    assert out.status == "stopped"
+    assert "exited 3" in out.message
+    assert litellm_state(world) == "new"  # copies keep the only working key
+    flag.touch()
+    (again,) = runner(tmp_path)[0].resume()
+    assert again.status == "done", again.message
+    assert journal.incomplete() == []

@@ -35,7 +35,7 @@ from typing import ClassVar
 
 from keyguard.model import KeyRecord, KeyStatus
 from keyguard.rotation.context import RotationContext, StepFailed
-from keyguard.rotation.plan import RotationItem, Skipped, StoreCopy
+from keyguard.rotation.plan import HOOK_STEP, RotationItem, Skipped, StoreCopy
 from keyguard.rotation.rotators import Rotator, StepState
 from keyguard.rotation.rotators._provider import (
     MAX_COPIES,
@@ -71,8 +71,10 @@ class LiteLLMRotator:
     """Rotates LiteLLM virtual keys through the proxy's regenerate endpoint."""
 
     name: ClassVar[str] = "litellm"
+    #: Everything after regenerate, consumer hooks included: the old key is gone, so a
+    #: failure stops the run for ``resume`` to finish instead of rolling back.
     final_steps: ClassVar[frozenset[str]] = frozenset(
-        {"verify", *(f"store:{i}" for i in range(MAX_COPIES))})
+        {"verify", HOOK_STEP, *(f"store:{i}" for i in range(MAX_COPIES))})
 
     def __init__(self, ctx: RotationContext) -> None:
         self._ctx = ctx
