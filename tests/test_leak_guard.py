@@ -230,6 +230,10 @@ def _usage_export(path: Path, rng: random.Random, planted: dict[str, str]) -> No
         "messages": [{"role": "user", "content": f"use the key {prompt} to call the API"}],
         "proxy_server_request": {"headers": {"user-agent": f"bot/{agent}"}},
     }) for n in range(30)]
+    generic = ["ts,key,alias,agent,who,ip"]
+    generic += [f"2026-02-0{1 + n % 5}T10:00:00Z,{raw},{alias},curl/{agent},{user},3.3.3.{n}"
+                for n in range(12)]
+    path.with_name("generic.csv").write_text("\n".join(generic) + "\n", encoding="utf-8")
     # broken rows whose text is a key: error samples must not quote it
     bad = _put(rng, "anthropic-api", planted, "usage-bad-row")
     rows.append('{"api_key": "' + bad + '", "startTime": ')
@@ -248,6 +252,19 @@ paths = ["app"]
 mounts = ["{mount}"]
 [sources.keyring]
 enumerate = true
+[sources.anthropic]
+max-retries = 1
+[sources.openai]
+max-retries = 1
+[sources.litellm]
+max-retries = 1
+[usage.generic]
+time = "ts"
+key = "key"
+key_alias = "alias"
+user_agent = "agent"
+principal = "who"
+ip = "ip"
 """
 
 
@@ -359,7 +376,7 @@ def _report_case(command: list[str], fmt: str, ok: set[int], expect: str = "",
     for word in command:
         if word.startswith("-"):
             break
-        words.append(word.removesuffix(".jsonl"))
+        words.append(word.split(".")[0])
     words += [w.removeprefix("--") for w in command if w in ("--diff", "--yes")]
     name = "-".join(words)
     target = "file" if to_file else "stdout"
@@ -367,7 +384,8 @@ def _report_case(command: list[str], fmt: str, ok: set[int], expect: str = "",
     def run(w: World) -> Run:
         report = w.reports / f"{name}.{fmt}"
         output = ["-o", str(report)] if to_file else []
-        return Run(invoke([*command, "-f", fmt, *extra, *output]), report if to_file else None)
+        args = [a.format(reports=w.reports) for a in extra]
+        return Run(invoke([*command, "-f", fmt, *args, *output]), report if to_file else None)
 
     CASES.append(Case(f"{name}-{fmt}-{target}", run, frozenset(ok), expect))
 
@@ -384,6 +402,14 @@ for _fmt in ("table", "json"):
     _report_case(["plugins"], _fmt, {0}, to_file=_fmt == "json")
 
 
+@case("inventory-table-vvv-http-logs", {0}, "INFO: botocore")
+def _very_verbose(w: World) -> Run:
+    # -vvv lets botocore, urllib3 and hvac log at INFO; KEYGUARD_LOG_LEVEL=DEBUG on top
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KEYGUARD_LOG_LEVEL", "DEBUG")
+        return Run(invoke(["-v", "inventory", *sources(), "--inspect-values", "--no-record"]))
+
+
 @case("check-baseline-json-update", {0}, "baseline")
 def _baseline(w: World) -> Run:
     path = w.reports / "baseline.json"
@@ -396,6 +422,23 @@ for _fmt in ("table", "json", "sarif", "csv"):
     _report_case(["usage", "scan", "spend.jsonl", "--canary", "leak-canary-alias",
                   "--allow-country", "DE"], _fmt, {1, 3}, "",
                  ("--notify", "env:KG_LEAK_HOOK"), to_file=_fmt in ("json", "sarif"))
+
+
+for _fmt in ("table", "json"):
+    _report_case(["usage", "scan", "generic.csv", "--input-format", "generic"], _fmt, {1},
+                 "12 event(s)", ("--state", "{reports}/generic-usage", "--allow-country", "DE",
+                  "--since", "2026-01-01"),
+                 to_file=_fmt == "json")
+
+
+@case("usage-scan-json-raw-key-as-canary", {3}, "30 new")
+def _raw_canary(w: World) -> Run:
+    # a user who passes the raw key itself as --canary: it must never be echoed
+    # NOTE: it is not matched either (the store keeps the key's SHA-256; exit 3 is the
+    # broken rows); reported to the lead, not a leak.
+    return Run(invoke(["usage", "scan", "spend.jsonl", "--since", "2026-02-01", "-f", "json",
+                       "--canary", w.planted["usage-key-id"],
+                       "--state", str(w.reports / "raw-canary")]))
 
 
 @case("usage-scan-json-strict", {3})
@@ -693,6 +736,22 @@ def test_no_planted_value_leaks(world: World, case: Case) -> None:
         assert case.expect in shown
     leaks = find_leaks(world.planted, run.texts())
     assert leaks == [], "\n".join(str(leak) for leak in leaks)
+
+
+def test_the_world_was_real(world: World) -> None:
+    """The cases above read planted values from every source and sent webhooks.
+
+    A guard whose sources silently returned nothing would pass for the wrong reason.
+    """
+    doc = json.loads((world.reports / "inventory.json").read_text(encoding="utf-8"))
+    inspected = {k["source"] for k in doc["keys"] if k["value_inspected"]}
+    assert {k["source"] for k in doc["keys"]} == set(ALL_SOURCES)
+    assert {"aws-secretsmanager", "aws-ssm", "vault", "keyring", "dotenv"} <= inspected
+    assert doc["errors"] == []
+    assert {"iam-rotated-new", "canary-secret"} <= set(world.planted)
+    assert (world.data / "keyguard" / "rotation" / "journal.jsonl").stat().st_size > 0
+    assert (world.data / "keyguard" / "usage.duckdb").exists()
+    assert len(world.hook.received) >= 3
 
 
 def test_nothing_at_rest_leaks(world: World) -> None:
