@@ -159,7 +159,8 @@ def _seed_aws(endpoint: str, rng: random.Random, planted: dict[str, str]
     return user, rollback
 
 
-def _seed_vault(server: VaultServer, rng: random.Random, planted: dict[str, str]) -> None:
+def _seed_vault(server: VaultServer, rng: random.Random, planted: dict[str, str],
+                rotated: rotation_world.User) -> None:
     client = server.client()
     if f"{MOUNT}/" not in client.sys.list_mounted_secrets_engines()["data"]:  # type: ignore[no-untyped-call]
         client.sys.enable_secrets_engine("kv", path=MOUNT, options={"version": "2"})
@@ -169,6 +170,9 @@ def _seed_vault(server: VaultServer, rng: random.Random, planted: dict[str, str]
     kv.create_or_update_secret(mount_point=MOUNT, path="prod/odd", secret={  # wrong types
         "retries": 3, "nested": {"token": _put(rng, "gitlab-pat", planted, "vault-nested")},
         "list": [_put(rng, "npm-token", planted, "vault-list")]})
+    # a third copy of the key the rotation cases rotate: the vault store writes it too
+    kv.create_or_update_secret(mount_point=MOUNT, path="prod/rot-creds", secret={
+        "aws_access_key_id": rotated.old_id, "aws_secret_access_key": rotated.old_secret})
     planted["vault-root-token"] = server.root_token
 
 
@@ -301,7 +305,7 @@ def leak_world(rotation_moto: str, vault_server: VaultServer, keyring_service: K
             for name, value in env.items():
                 mp.setenv(name, value)
             user, rollback = _seed_aws(rotation_moto, rng, planted)
-        _seed_vault(vault_server, rng, planted)
+        _seed_vault(vault_server, rng, planted, user)
         _seed_keyring(keyring_service, rng, planted)
         (work / "app" / ".env").write_text(
             f"ANTHROPIC_ADMIN_KEY={_put(rng, 'anthropic-admin', planted, 'dotenv-plain')}\n"
@@ -489,7 +493,8 @@ def _auth_delete(w: World) -> Run:
 def _canary_create(w: World) -> Run:
     (w.work / "canary").mkdir(exist_ok=True)
     result = invoke(["canary", "create", "aws", "--name", "billing-export-svc",
-                     "--plant", "file:canary/.env", "--plant", "ssm:/billing/prod/aws"])
+                     "--plant", "file:canary/.env", "--plant", "ssm:/billing/prod/aws",
+                     "--plant", f"vault:{MOUNT}/prod/billing-export"])
     planted = w.work / "canary" / ".env"
     if planted.exists():  # the canary's secret is only known once planted: guard it too
         for line in planted.read_text(encoding="utf-8").splitlines():
@@ -520,7 +525,8 @@ def _select(user: rotation_world.User) -> list[str]:
     return ["--select", f"name~^{user.name}/"]
 
 
-ROT_SOURCES = ["--source", "aws-iam", "--source", "aws-secretsmanager", "--source", "aws-ssm"]
+ROT_SOURCES = ["--source", "aws-iam", "--source", "aws-secretsmanager", "--source", "aws-ssm",
+               "--source", "vault"]
 
 
 @case("rotate-plan-json-out", {0}, "ROTATE")
@@ -565,11 +571,21 @@ def _rotate_rollback(w: World) -> Run:
     result = invoke(["rotate", "run", "--due", "--apply", "--yes", "--policy", _policy(w),
                      "--hooks", str(hooks), *_select(w.rollback_user), *ROT_SOURCES,
                      "-f", "json", "--notify", "env:KG_LEAK_HOOK"], at=rotation_world.later(40))
-    # whatever the rollback did, a key it created and left behind must not leak either
-    iam = boto3.client("iam", endpoint_url=w.endpoint, region_name=REGION,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    # the key the rollback discarded was stored in the copy first: Secrets Manager keeps
+    # it as an earlier version, which is how the test learns it and guards it too
+    client = {"endpoint_url": w.endpoint, "region_name": REGION,
+              "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    sm = boto3.client("secretsmanager", **client)  # type: ignore[call-overload]
+    copy = w.rollback_user.copies[0]
+    for version in sm.list_secret_version_ids(SecretId=copy.name)["Versions"]:
+        value = sm.get_secret_value(SecretId=copy.name, VersionId=version["VersionId"])
+        secret = rotation_world.secret_in(copy, value["SecretString"])
+        if secret != w.rollback_user.old_secret:
+            w.planted[f"iam-rolled-back-{version['VersionId'][:8]}"] = secret
+    assert any(k.startswith("iam-rolled-back-") for k in w.planted), "no discarded key seen"
+    iam = boto3.client("iam", **client)  # type: ignore[call-overload]
     for meta in iam.list_access_keys(UserName=w.rollback_user.name)["AccessKeyMetadata"]:
-        assert meta["AccessKeyId"] == w.rollback_user.old_id or meta["Status"] == "Inactive"
+        assert meta["AccessKeyId"] == w.rollback_user.old_id  # the new key was deleted
     return Run(result)
 
 
@@ -681,6 +697,30 @@ def _notify_refused(w: World) -> Run:
                            "--state", str(w.reports / "usage-refused")]))
     finally:
         w.hook.answers.clear()
+
+
+@case("canary-create-litellm-table-ok", {0}, "canary cn-")
+def _canary_litellm(w: World) -> Run:
+    from tests.canary.litellm_proxy import FakeProxy
+
+    proxy = FakeProxy("sk-master-" + secrets.token_hex(16))
+    w.planted["canary-proxy-master"] = proxy.master_key
+    with proxy.running(), pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LITELLM_BASE_URL", proxy.url)
+        mp.setenv("LITELLM_MASTER_KEY", proxy.master_key)
+        made = invoke(["canary", "create", "litellm", "--name", "reporting-batch",
+                       "--plant", "file:canary/litellm.env",
+                       "--plant", f"vault:{MOUNT}/prod/reporting"])
+        plant = (w.work / "canary" / "litellm.env").read_text(encoding="utf-8")
+        w.planted["canary-litellm-key"] = next(
+            v for line in plant.splitlines() for v in [line.split("=", 1)[-1].strip('"')]
+            if v.startswith("sk-"))
+        listed = invoke(["canary", "list", "-f", "json"])
+        checked = invoke(["canary", "check", "-f", "json"])
+        deleted = invoke(["canary", "delete", "reporting-batch"])
+    assert not proxy.keys, deleted.stderr  # the virtual key is gone again
+    return Run(made, more_stderr="\n".join(
+        r.stdout + r.stderr for r in (listed, checked, deleted)))
 
 
 @case("canary-delete-table-ok", {0})
