@@ -166,6 +166,9 @@ class UsageStore:
             self._con: duckdb.DuckDBPyConnection = duckdb.connect(self.path)
         except duckdb.Error as exc:
             raise _open_error(self.path, exc) from None
+        # NOTE: DuckDB draws a progress bar on *stdout* for any query over 2 s, which would
+        # corrupt `usage scan --format json` written to stdout; off for this connection.
+        self._con.execute("SET enable_progress_bar = false")
         self._in_tx = False
         self._setup()
 

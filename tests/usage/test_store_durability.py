@@ -244,3 +244,10 @@ def test_second_concurrent_scan_is_refused_with_one_line_exit_2(
                                prog_name="keyguard")
     assert again.exit_code == 0, again.stderr
     assert json.loads((tmp_path / "again.json").read_text())["stats"]["new_events"] == 0
+
+
+def test_store_connection_draws_no_progress_bar_on_stdout(tmp_path: Path) -> None:
+    # DuckDB prints a progress bar to stdout for queries over 2 s (seen on a 200k-row scan
+    # under load): it would corrupt a JSON or SARIF report written to stdout.
+    with UsageStore(tmp_path / "usage.duckdb") as store:
+        assert store.query("SELECT current_setting('enable_progress_bar')") == [(False,)]
