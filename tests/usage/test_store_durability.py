@@ -49,13 +49,13 @@ def die_in(seconds):
 cls = store.UsageStore
 add, commit, close = cls.add, cls.commit, cls.close
 
-def add_(self, events, since=None):
+def add_(self, events, *args, **kwargs):
     def feed():
         for n, event in enumerate(events):
             if POINT == "import" and n == 1000:
                 die()
             yield event
-    return add(self, feed(), since)
+    return add(self, feed(), *args, **kwargs)
 
 def commit_(self):
     if POINT == "hold":
