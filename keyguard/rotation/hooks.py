@@ -30,17 +30,18 @@ still active. Hook output is not echoed (it could print a secret it read).
 Webhooks get one JSON POST (:func:`webhook_body`: key name, old and new key ids, rotation
 token, rotator, copies; never the secret) through :class:`keyguard.usage.notify.HttpPoster`,
 so they share ``--notify``'s rules: no redirects, a timeout per attempt, retries with
-backoff on 429/5xx/connection errors, and only the host in messages. A non-2xx answer
-after the retries fails the step like a failing command. With ``secret``, the header
-:data:`SIGNATURE_HEADER` carries ``sha256=`` and the hex HMAC-SHA256 of the exact body
-bytes keyed with the secret. The body carries no timestamp; its ``rotation_token`` is
-one per rotation, so a receiver that must not act twice drops a token it has seen.
+backoff on 429/5xx/connection errors, and only the host in messages. Any other answer
+than 2xx (a 3xx or 4xx at once, a 429/5xx or a timeout once the retries are spent) fails
+the step like a failing command. With ``secret``, the header :data:`SIGNATURE_HEADER`
+carries ``sha256=`` and the hex HMAC-SHA256 of the exact body bytes keyed with the
+secret. The body carries no timestamp; a resumed rotation may post again, so a receiver
+that must not act twice drops a ``(rotation_token, new_key_id)`` pair it has seen.
 
 Why webhook URLs never reach the plan: a URL can carry a token, so the plan and the
 journal (which store the hooks for ``apply`` and ``resume``) hold only a reference:
 ``keyring:NAME`` / ``env:VAR`` as written, or ``file:PATH#N`` (entry N of this hooks
-file) for a literal URL, re-read when the hook runs. Keep that file in place until the
-rotation finished, or use a reference.
+file) for a literal URL, re-read when the hook runs (its host must still be the planned
+one). Keep that file in place until the rotation finished, or use a reference.
 """
 
 from __future__ import annotations
