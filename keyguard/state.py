@@ -183,6 +183,32 @@ class StateDB:
         )
         return {identity: record_from_dict(json.loads(rec)) for identity, rec in rows}
 
+    def known_records(self, snapshot: Snapshot) -> dict[str, KeyRecord]:
+        """A snapshot's records, plus the last known record of each key it could not read.
+
+        For every source that failed in ``snapshot``, keys it did not list are taken from
+        the newest earlier snapshot that read that source without a failure. A partial run
+        stores only what it read; without this, the next ``--diff`` would call every key of
+        a region that had been down "added", though it was there all along.
+        """
+        records = self.snapshot_records(snapshot.id)
+        pending = set(snapshot.failed_sources)
+        rows = self._conn.execute(
+            "SELECT id, sources, failed_sources FROM snapshots WHERE id < ? ORDER BY id DESC",
+            (snapshot.id,),
+        ).fetchall() if pending else []
+        for older_id, sources, failed in rows:
+            clean = (set(json.loads(sources)) - set(json.loads(failed))) & pending
+            if not clean:
+                continue
+            for identity, record in self.snapshot_records(older_id).items():
+                if record.source in clean:
+                    records.setdefault(identity, record)
+            pending -= clean
+            if not pending:
+                break
+        return records
+
     def first_seen(self, identities: Iterable[str]) -> dict[str, datetime]:
         """First-seen times of the given identities (those never recorded are absent)."""
         wanted = list(identities)

@@ -85,6 +85,24 @@ def test_failed_write_leaves_previous_snapshot(tmp_path: Path) -> None:
         assert last.taken_at == T0
 
 
+def test_known_records_fill_in_what_a_partial_snapshot_could_not_read(tmp_path: Path) -> None:
+    both = ("aws-ssm", "dotenv")
+    down = (SourceFailure("aws-ssm", "eu-west-1", "unreachable"),)
+    with StateDB(tmp_path / "s.db") as db:
+        db.record_snapshot(inv(rec("east"), rec("west"), rec("gone"), rec("d", source="dotenv"),
+                               sources=both), T0)
+        db.record_snapshot(inv(rec("older-failure"), sources=both, failures=down), T0)
+        db.record_snapshot(inv(rec("east", status=KeyStatus.INACTIVE), sources=both,
+                               failures=down), T0 + timedelta(days=1))
+        last = db.last_snapshot()
+        assert last is not None
+        known = db.known_records(last)
+    # what the partial run read wins; unread keys of the failed source come from the last
+    # snapshot that read it cleanly; a source that did not fail gets nothing added
+    assert known == {r.identity: r for r in (rec("east", status=KeyStatus.INACTIVE),
+                                             rec("west"), rec("gone"))}
+
+
 def test_diff_added_removed_changed() -> None:
     before = {r.identity: r for r in (rec("a", status=KeyStatus.ACTIVE), rec("gone"))}
     now = inv(rec("a", status=KeyStatus.INACTIVE), rec("new"))

@@ -142,7 +142,7 @@ def run_and_record(
         previous = db.last_snapshot()
         changes = None
         if diff:
-            before = db.snapshot_records(previous.id) if previous else {}
+            before = db.known_records(previous) if previous else {}
             changes = tuple(diff_snapshots(before, result, previous.sources if previous else ()))
         if record:
             db.record_snapshot(result, now)
