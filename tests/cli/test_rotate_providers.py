@@ -205,11 +205,15 @@ def test_run_regenerates_a_litellm_key_without_any_supplied_key(
         assert new not in text
 
 
-@pytest.mark.parametrize(("kill_at", "finished"), [(6, False), (11, True)])
 def test_sigkill_mid_assisted_rotation_then_resume_without_stdin(
-        kill_at: int, finished: bool, cli: Cli, rot_env: str, old_key: FakeAnthropicApi,
-        tmp_path: Path, unique_prefix: str) -> None:
-    """A real SIGKILL (6: after store:0, 11: after verify), then resume needs no key."""
+        cli: Cli, rot_env: str, old_key: FakeAnthropicApi, tmp_path: Path,
+        unique_prefix: str) -> None:
+    """A real SIGKILL after verify, then resume finishes with the key read back from a copy.
+
+    Every other boundary (and the rollback side) is swept in-process in
+    tests/rotation/test_provider_rotators.py; one real kill proves the subprocess path.
+    """
+    kill_at, finished = 11, True
     w = anthropic_world(old_key, unique_prefix, ["sm-json", "ssm-plain"])
     plan = _plan(cli, tmp_path, w)
     env = {**world.child_env(cli.home), "KEYGUARD_TEST_KILL_AT_BOUNDARY": str(kill_at)}
