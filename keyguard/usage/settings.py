@@ -29,6 +29,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keyguard.config import UsageConfig, build_table
@@ -100,7 +101,14 @@ def load_settings(usage: UsageConfig, where: str, *, canaries: tuple[str, ...] =
         if not enabled:
             disabled.add(name)
         cls = DETECTORS.load(name).Params
-        params[name] = build_table(cls, table, where, dotted + ".")
+        built = build_table(cls, table, where, dotted + ".")
+        resolve = getattr(built, "resolve", None)
+        if callable(resolve):
+            # A detector whose parameters name files checks them now, for every command,
+            # with relative paths taken from the config file's folder.
+            config = Path(where)
+            built = resolve(config.parent if config.is_file() else Path.cwd(), where)
+        params[name] = built
     countries = {country_code(c, f"{where}: 'usage.detectors.allow-countries'")
                  for c in shared.allow_countries}
     countries.update(country_code(c, "--allow-country") for c in allow_countries)
