@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,7 @@ from keyguard.sandbox import CLEARED_ENV, sandbox_env
 from tests.cli.conftest import Cli
 from tests.fixtures.aws import REGIONS, AwsSandbox, leaked_slices
 from tests.fixtures.faultproxy import FaultProxy, Rule, Seen
+from tests.fixtures.faultproxy import _describe as describe
 
 SOURCES = ("aws-secretsmanager", "aws-ssm", "aws-iam")
 #: Key fields that depend on the clock or the state file, not on what AWS answered.
@@ -356,10 +358,59 @@ def test_credentials_expiring_mid_run_fail_in_one_line_without_leaking(
     assert keys(doc, "aws-secretsmanager") == clean.keys["aws-secretsmanager"]
 
     table, _ = faulty.run("check", ("aws-iam",), "--fail-on", "critical")
-    assert table.exit_code in (1, 3), table.stderr  # 1 wins when a critical finding exists
+    # no critical finding in the sandbox, so the partial read decides: exit 3
+    assert table.exit_code == 3, table.stderr
     assert "Traceback" not in table.output
     assert "credentials have expired" in table.stdout
     texts = [result.stdout, result.stderr, table.stdout, table.stderr,
              faulty.state.read_bytes().decode("latin-1")]
     texts += [p.read_bytes().decode("latin-1") for p in faulty.state.parent.glob("state.db-*")]
     assert leaked_slices([secret, token], texts) == []
+
+
+# -- the proxy's own rules (pure) ---------------------------------------------------------------
+
+
+def test_fault_rules_schedule_match_and_count() -> None:
+    rng = random.Random(1)
+
+    def fire(rule: Rule, times: int) -> list[bool]:
+        return [rule.fires(rng) for _ in range(times)]
+
+    assert fire(Rule("reset", first=2), 4) == [True, True, False, False]
+    assert fire(Rule("reset", after=2), 4) == [False, False, True, True]
+    assert fire(Rule("reset", every=3), 6) == [False, False, True, False, False, True]
+    assert all(fire(Rule("reset"), 3))
+    coin = Rule("reset", probability=0.25)
+    hits = fire(coin, 400)
+    assert (coin.matched, coin.injected) == (400, sum(hits))
+    assert 60 < sum(hits) < 140
+    again = Rule("reset", probability=0.25)  # the same seed gives the same faults
+    assert [again.fires(r) for r in [random.Random(5)] for _ in range(50)] == \
+        [coin.fires(r) for r in [random.Random(5)] for _ in range(50)]
+
+    rule = Rule("throttle", service="ssm", region="eu-west-1", operation="DescribeParameters")
+    assert rule.matches("ssm", "eu-west-1", "DescribeParameters", "/")
+    assert not rule.matches("ssm", "us-east-1", "DescribeParameters", "/")
+    assert not rule.matches("secretsmanager", "eu-west-1", "DescribeParameters", "/")
+    assert Rule("status", path="/v1/organization").matches(None, None, None, "/v1/organization/projects")
+    assert not Rule("status", path="/key/list").matches(None, None, None, "/key/info")
+
+
+def test_requests_are_told_apart_by_protocol_service_region_and_operation() -> None:
+    def headers(**values: str) -> Message:
+        message = Message()
+        for name, value in values.items():
+            message[name.replace("_", "-")] = value
+        return message
+
+    scope = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261128/{}/{}/aws4_request, SignedHeaders=host"
+    json_call = headers(authorization=scope.format("eu-west-1", "ssm"),
+                        x_amz_target="AmazonSSM.DescribeParameters",
+                        content_type="application/x-amz-json-1.1")
+    assert describe(json_call, b"{}") == ("json", "ssm", "eu-west-1", "DescribeParameters")
+    query_call = headers(authorization=scope.format("us-east-1", "iam"),
+                         content_type="application/x-www-form-urlencoded; charset=utf-8")
+    assert describe(query_call, b"Action=ListAccessKeys&Version=2010-05-08&UserName=a") == (
+        "query", "iam", "us-east-1", "ListAccessKeys")
+    assert describe(headers(authorization="Bearer sk-x"), b"") == ("rest", None, None, None)
