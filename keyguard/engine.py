@@ -142,7 +142,7 @@ def _rule_settings(meta: RuleMeta, table: Mapping[str, Any], where: str) -> Rule
     prefix = f"policy.rules.{meta.id}"
     for key in table:
         if key not in RESERVED and key.replace("-", "_") not in meta.settings:
-            known = ", ".join([*RESERVED, *meta.settings])
+            known = ", ".join([*RESERVED, *(k.replace("_", "-") for k in meta.settings)])
             raise ConfigError(f"{where}: unknown setting '{prefix}.{key}'", f"expected one of: {known}")
     enabled = table.get("enabled", True)
     if not isinstance(enabled, bool):
@@ -163,7 +163,8 @@ def _rule_settings(meta: RuleMeta, table: Mapping[str, Any], where: str) -> Rule
         for key in raw:
             if key not in ("match", "severity") and key.replace("-", "_") not in meta.settings:
                 raise ConfigError(f"{where}: unknown setting '{dotted}.{key}'",
-                                  f"expected match, severity or one of: {', '.join(meta.settings)}")
+                                  "expected match, severity or one of: "
+                                  + ", ".join(k.replace("_", "-") for k in meta.settings))
         overrides.append(Override(
             match=_selector(raw["match"], where, f"{dotted}.match"),
             settings=_settings(meta, raw, where, dotted),

@@ -64,6 +64,16 @@ def test_match_limits_a_rule_and_enabled_false_disables_it() -> None:
     assert names == ["dev/openai"]
 
 
+def test_unknown_setting_hint_names_settings_as_they_are_written() -> None:
+    with pytest.raises(ConfigError) as caught:
+        policy(rules={"old-key": {"max-age-dayz": 3}})
+    assert "max-age-days" in caught.value.hint
+    assert "max_age_days" not in caught.value.hint
+    with pytest.raises(ConfigError) as caught:
+        policy(rules={"old-key": {"overrides": [{"match": {}, "max-agedays": 3}]}})
+    assert caught.value.hint == "expected match, severity or one of: max-age-days"
+
+
 def test_fail_on_is_validated() -> None:
     assert policy(fail_on="medium").fail_on is Severity.MEDIUM
     with pytest.raises(ConfigError, match=r"'policy\.fail_on' must be one of"):
