@@ -94,19 +94,14 @@ def find(db: StateDB, wanted: str) -> Canary:
                      "`keyguard canary list` shows the recorded canaries")
 
 
-def canary_identifiers(state_path: Path) -> tuple[str, ...]:
-    """Every identifier of every canary in the state database at ``state_path``.
+def canary_identifiers(db: StateDB) -> tuple[str, ...]:
+    """Every identifier of every canary recorded in ``db``, each once.
 
     Access key ids, IAM user ARNs, LiteLLM token hashes and aliases, provider key ids:
     the values :class:`keyguard.usage.detectors.canary.CanaryDetector` matches against
-    an event's key id, alias or principal. A missing database has no canaries (it is not
-    created by asking).
+    an event's key id, alias or principal.
     """
-    if not state_path.exists():
-        return ()
-    with StateDB(state_path) as db:
-        found = [ident for canary in load_all(db) for ident in canary.identifiers]
-    return tuple(dict.fromkeys(found))
+    return tuple(dict.fromkeys(ident for canary in load_all(db) for ident in canary.identifiers))
 
 
 @dataclass(frozen=True, slots=True)

@@ -339,7 +339,7 @@ def _from_state(config: Config) -> tuple[tuple[str, ...], dict[str, dict[str, st
     Read-only: no state database means neither; an unreadable one is a warning, and the
     scan still runs with what the command line gives.
     """
-    from keyguard.canary.store import load_all
+    from keyguard.canary.store import canary_identifiers
     from keyguard.config import state_path
     from keyguard.errors import StateError
 
@@ -350,7 +350,7 @@ def _from_state(config: Config) -> tuple[tuple[str, ...], dict[str, dict[str, st
 
     try:
         with StateDB(path) as db:
-            canaries = tuple(i for canary in load_all(db) for i in canary.identifiers)
+            canaries = canary_identifiers(db)
             snapshot = db.last_snapshot()
             records = db.snapshot_records(snapshot.id) if snapshot is not None else {}
     except StateError as exc:

@@ -84,16 +84,16 @@ def test_same_name_twice_is_ambiguous_by_name(tmp_path: Path) -> None:
 
 def test_identifiers_for_the_usage_scan(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    assert canary_identifiers(path) == ()
-    assert not path.exists()  # asking does not create a database
+    with StateDB(path) as db:
+        assert canary_identifiers(db) == ()
     litellm = Canary(id=new_id(), kind=CanaryKind.LITELLM, name="reporting-batch",
                      identifier="ab" * 32, created=NOW, base_url="http://proxy")
     anthropic = Canary(id=new_id(), kind=CanaryKind.ANTHROPIC, name="ci-summarizer",
                        identifier="apikey_01AbCdEf", created=NOW)
     with StateDB(path) as db:
-        for canary in (aws_canary(), litellm, anthropic):
+        for canary in (aws_canary(), litellm, anthropic, aws_canary()):  # the last: a repeat
             save(db, canary)
-    found = canary_identifiers(path)
+        found = canary_identifiers(db)
     assert len(found) == len(set(found))
     assert set(found) == {
         "AKIAQQQQQQQQQQQQQQQ1", "arn:aws:iam::123456789012:user/service/billing-svc",
