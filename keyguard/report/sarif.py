@@ -41,6 +41,12 @@ SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
                 "sarif-schema-2.1.0.json")
 INFORMATION_URI = "https://keyguard.dev"
+
+
+def driver(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``tool.driver`` object of every keyguard SARIF log (check and usage scan)."""
+    return {"name": "keyguard", "version": __version__, "semanticVersion": __version__,
+            "informationUri": INFORMATION_URI, "rules": rules}
 FINGERPRINT_KEY = "keyguardFindingId/v1"
 
 LEVELS: dict[Severity, Literal["error", "warning", "note"]] = {
@@ -97,13 +103,7 @@ class SarifReporter:
             ]
         summary = check_summary(report)
         run: dict[str, Any] = {
-            "tool": {"driver": {
-                "name": "keyguard",
-                "version": __version__,
-                "semanticVersion": __version__,
-                "informationUri": INFORMATION_URI,
-                "rules": [_rule(metas[rid]) for rid in rule_ids],
-            }},
+            "tool": {"driver": driver([_rule(metas[rid]) for rid in rule_ids])},
             "invocations": [invocation],
             "results": [_result(f, status, index[f.rule_id]) for f, status in tagged],
             "properties": {

@@ -20,14 +20,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from keyguard import __version__
 from keyguard.model import Alert, Severity
 from keyguard.report.sarif import (
-    INFORMATION_URI,
     LEVELS,
     SARIF_SCHEMA,
     SARIF_VERSION,
     SECURITY_SEVERITY,
+    driver,
 )
 from keyguard.serialize import iso
 from keyguard.usage.alerts import report_type
@@ -62,13 +61,7 @@ def render(report: UsageReport) -> str:
             for sample in report.errors
         ]
     run: dict[str, Any] = {
-        "tool": {"driver": {
-            "name": "keyguard",
-            "version": __version__,
-            "semanticVersion": __version__,
-            "informationUri": INFORMATION_URI,
-            "rules": [_rule(rid, docs[rid], worst.get(rid)) for rid in rule_ids],
-        }},
+        "tool": {"driver": driver([_rule(rid, docs[rid], worst.get(rid)) for rid in rule_ids])},
         "invocations": [invocation],
         "results": [_result(aid, alert, index[report_type(alert.rule_id)], suppression)
                     for aid, alert, suppression in tagged],
