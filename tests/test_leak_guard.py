@@ -238,11 +238,65 @@ def _usage_export(path: Path, rng: random.Random, planted: dict[str, str]) -> No
     generic += [f"2026-02-0{1 + n % 5}T10:00:00Z,{raw},{alias},curl/{agent},{user},3.3.3.{n}"
                 for n in range(12)]
     path.with_name("generic.csv").write_text("\n".join(generic) + "\n", encoding="utf-8")
+    _provider_exports(path.parent / "exports", rng, planted)
     # broken rows whose text is a key: error samples must not quote it
     bad = _put(rng, "anthropic-api", planted, "usage-bad-row")
     rows.append('{"api_key": "' + bad + '", "startTime": ')
     rows.append(bad)
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def _provider_exports(folder: Path, rng: random.Random, planted: dict[str, str]) -> None:
+    """CloudTrail, Bedrock, Anthropic and OpenAI usage exports with keys in odd fields."""
+    folder.mkdir()
+    agent = _put(rng, "anthropic-api", planted, "cloudtrail-agent")
+    param = _put(rng, "stripe-secret", planted, "cloudtrail-param")
+    error = _put(rng, "github-classic-pat", planted, "cloudtrail-error")
+    trail = [{
+        "eventVersion": "1.11",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLEID0000000",
+                         "arn": "arn:aws:iam::111122223333:user/ci-bot", "userName": "ci-bot",
+                         "accountId": "111122223333", "accessKeyId": "AKIAIOSFODNN7EXAMPLE"},
+        "eventTime": f"2026-02-0{1 + n % 5}T12:31:07Z", "eventSource": "bedrock.amazonaws.com",
+        "eventName": "InvokeModel", "awsRegion": "us-east-1", "sourceIPAddress": "81.2.69.142",
+        "userAgent": f"app/1.0 token={agent}", "requestParameters": {"note": param},
+        "errorCode": "AccessDenied", "errorMessage": f"bad key {error}",
+        "responseElements": None, "requestID": f"r{n}", "eventID": f"e{n}", "readOnly": True,
+        "eventType": "AwsApiCall", "managementEvent": False,
+        "recipientAccountId": "111122223333"} for n in range(6)]
+    (folder / "cloudtrail.json").write_text(json.dumps({"Records": trail}), encoding="utf-8")
+    prompt = _put(rng, "openai-project", planted, "bedrock-prompt")
+    bedrock = [json.dumps({
+        "schemaType": "ModelInvocationLog", "schemaVersion": "1.0",
+        "timestamp": f"2026-02-0{1 + n % 5}T12:00:00Z", "accountId": "111122223333",
+        "identity": {"arn": "arn:aws:sts::111122223333:assumed-role/app/i-0abc"},
+        "region": "us-east-1", "requestId": f"b{n}", "operation": "Converse",
+        "modelId": "anthropic.claude-sonnet-4-20250514-v1:0",
+        "input": {"inputContentType": "application/json", "inputTokenCount": 1500,
+                  "inputBodyJson": {"messages": [{"role": "user", "content": [
+                      {"text": f"call it with {prompt}"}]}]}},
+        "output": {"outputContentType": "application/json", "outputTokenCount": 500,
+                   "outputBodyJson": {"output": {"message": {"content": [
+                       {"text": f"sure: {prompt}"}]}}}}}) for n in range(6)]
+    (folder / "bedrock.jsonl").write_text("\n".join(bedrock) + "\n", encoding="utf-8")
+    anthropic_key = _put(rng, "anthropic-api", planted, "anthropic-usage-key-id")
+    (folder / "anthropic-usage.json").write_text(json.dumps({"data": [{
+        "starting_at": f"2026-02-0{d}T13:00:00Z", "ending_at": f"2026-02-0{d}T14:00:00Z",
+        "results": [{"api_key_id": anthropic_key, "workspace_id": None,
+                     "model": "claude-sonnet-4-20250514", "service_tier": "standard",
+                     "context_window": "0-200k", "uncached_input_tokens": 1520,
+                     "cache_read_input_tokens": 0, "output_tokens": 812}]}
+        for d in range(1, 6)], "has_more": False, "next_page": None}), encoding="utf-8")
+    openai_key = _put(rng, "openai-svcacct", planted, "openai-usage-key-id")
+    openai_user = _put(rng, "huggingface-user", planted, "openai-usage-user")
+    (folder / "openai-usage.json").write_text(json.dumps({"object": "page", "data": [{
+        "object": "bucket", "start_time": 1769904000 + d * 86400,
+        "end_time": 1769990400 + d * 86400, "results": [{
+            "object": "organization.usage.completions.result", "input_tokens": 1000,
+            "output_tokens": 500, "input_cached_tokens": 0, "num_model_requests": 5,
+            "project_id": "proj_abc", "user_id": openai_user, "api_key_id": openai_key,
+            "model": "gpt-4o-mini-2024-07-18", "batch": False}]} for d in range(5)],
+        "has_more": False, "next_page": None}), encoding="utf-8")
 
 
 CONFIG = """\
@@ -374,7 +428,8 @@ def case(id: str, ok: set[int], expect: str = "") -> Callable[[Callable[[World],
 
 
 def _report_case(command: list[str], fmt: str, ok: set[int], expect: str = "",
-                 extra: tuple[str, ...] = (), to_file: bool = False) -> None:
+                 extra: tuple[str, ...] = (), to_file: bool = False,
+                 name: str | None = None) -> None:
     """One format of one command, to stdout or (``to_file``) to a ``-o`` report file."""
     words = []
     for word in command:
@@ -382,7 +437,7 @@ def _report_case(command: list[str], fmt: str, ok: set[int], expect: str = "",
             break
         words.append(word.split(".")[0])
     words += [w.removeprefix("--") for w in command if w in ("--diff", "--yes")]
-    name = "-".join(words)
+    name = name or "-".join(words)
     target = "file" if to_file else "stdout"
 
     def run(w: World) -> Run:
@@ -411,7 +466,9 @@ def _very_verbose(w: World) -> Run:
     # -vvv lets botocore, urllib3 and hvac log at INFO; KEYGUARD_LOG_LEVEL=DEBUG on top
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KEYGUARD_LOG_LEVEL", "DEBUG")
-        return Run(invoke(["-v", "inventory", *sources(), "--inspect-values", "--no-record"]))
+        return Run(invoke(["-v", "inventory", *sources("aws-secretsmanager", "aws-ssm", "vault",
+                                                       "litellm"),
+                           "--inspect-values", "--no-record"]))
 
 
 @case("check-baseline-json-update", {0}, "baseline")
@@ -433,6 +490,15 @@ for _fmt in ("table", "json"):
                  "12 event(s)", ("--state", "{reports}/generic-usage", "--allow-country", "DE",
                   "--since", "2026-01-01"),
                  to_file=_fmt == "json")
+
+
+for _fmt in ("table", "json", "sarif", "csv"):
+    _report_case(["usage", "scan", "exports/cloudtrail.json", "exports/bedrock.jsonl",
+                  "exports/anthropic-usage.json", "exports/openai-usage.json"], _fmt, {0, 1, 3},
+                 "event(s) from 4 file(s)",
+                 ("--state", "{reports}/exports-usage", "--allow-country", "US",
+                  "--since", "2026-01-01", "--notify", "env:KG_LEAK_HOOK"),
+                 to_file=_fmt == "sarif", name="usage-scan-exports")
 
 
 @case("usage-scan-json-raw-key-as-canary", {3}, "30 new")
@@ -529,18 +595,12 @@ ROT_SOURCES = ["--source", "aws-iam", "--source", "aws-secretsmanager", "--sourc
                "--source", "vault"]
 
 
-@case("rotate-plan-json-out", {0}, "ROTATE")
+@case("rotate-plan-table-out-json", {0}, "ROTATE")
 def _rotate_plan(w: World) -> Run:
     plan = w.reports / "plan.json"
     result = invoke(["rotate", "plan", "--policy", _policy(w), *_select(w.rotation_user),
                      *ROT_SOURCES, "--out", str(plan)], at=rotation_world.later(40))
     return Run(result, plan)
-
-
-@case("rotate-plan-table-ok", {0}, "ROTATE")
-def _rotate_plan_table(w: World) -> Run:
-    return Run(invoke(["rotate", "plan", "--policy", _policy(w), *_select(w.rotation_user),
-                       *ROT_SOURCES], at=rotation_world.later(40)))
 
 
 @case("rotate-apply-json-ok", {0}, "done")
