@@ -837,6 +837,8 @@ def test_no_planted_value_leaks(world: World, case: Case) -> None:
     assert result.exit_code in case.ok, (
         f"exit {result.exit_code}, expected {sorted(case.ok)}\n{result.stderr[-3000:]}\n"
         f"{result.exception!r}")
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else "")
     assert "Traceback" not in result.stderr
     if case.expect:
         shown = result.stdout + result.stderr
