@@ -12,6 +12,12 @@ class KeyguardError(Exception):
     """Base class: an expected failure reported as one line, never as a traceback."""
 
     def __init__(self, message: str, hint: str = "") -> None:
+        # NOTE: messages quote the values they reject, and a value in the wrong place can be
+        # a pasted key (a token in a rule setting, a key where a date belongs); secret-looking
+        # tokens are redacted here, once, for every message the error tree carries (issue 8).
+        from keyguard.usage.redact import scrub
+
+        message, hint = scrub(message), scrub(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint

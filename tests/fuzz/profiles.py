@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.statistics import collector as _collector
 
 #: Examples per test in the ``ci`` profile; ``nightly`` runs ten times as many.
@@ -43,6 +43,9 @@ settings.register_profile(
     deadline=timedelta(seconds=5),
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
+    # NOTE: no "explain" phase: on a failure it re-runs the test many times and imports
+    # libcst to write a patch file, minutes of CI time for a hint the blob already gives.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )
 settings.register_profile(
     "nightly",
