@@ -6,6 +6,11 @@ Lambda), so the rotation function's own work, createSecret + finishSecret, is pl
 :class:`LambdaDouble` against the same server, as a real function would. What this leaves
 untested: a real function's code, and AWS's own retry of a failed rotation.
 
+Staged mode verifies a new Anthropic/OpenAI key with one call to the local provider fakes
+(tests/fakes). Values are always read by label: moto 5.2 keeps serving its "default"
+version to a GetSecretValue without VersionStage after UpdateSecretVersionStage moved
+AWSCURRENT (AWS serves AWSCURRENT), and the rotator reads by label for the same reason.
+
 The kill sweep forks a child that applies the item and is SIGKILLed by the CLI's
 fault-injection hook at the N-th journal line; the test then resumes in-process (with no
 supplied value in memory, as a new process would) and checks the invariants.
