@@ -79,8 +79,9 @@ def find_leaks(planted: Mapping[str, str], targets: Iterable[Target],
 def _needles(planted: Mapping[str, str], width: int) -> dict[bytes, tuple[str, str]]:
     needles: dict[bytes, tuple[str, str]] = {}
     for label, value in planted.items():
-        if len(value) < width:
-            raise ValueError(f"planted value {label!r} is shorter than {width} characters")
+        if len(value) < width or not value.isascii() or not value.isprintable():
+            raise ValueError(f"planted value {label!r} must be printable ASCII of at least "
+                             f"{width} characters (the scan reads printable-ASCII runs)")
         public = next((len(p) for p in _PREFIXES if value.startswith(p)), 0)
         for form, text, skip in _forms(value, public):
             for i in range(len(text) - width + 1):

@@ -811,6 +811,8 @@ def test_leakcheck_finds_every_form_and_spares_public_prefixes() -> None:
     ])
     assert {h.where for h in hits} == {"raw", "b64", "url", "json"}
     assert all(h.secret == "k" for h in hits)
+    with pytest.raises(ValueError, match="printable ASCII"):
+        find_leaks({"short": value[:11]}, [])
 
 
 def test_leakcheck_reads_databases_through_their_engine(tmp_path: Path) -> None:
