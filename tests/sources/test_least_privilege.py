@@ -420,3 +420,30 @@ def test_check_sees_admin_keys_only_with_authorization_details(run_as: Runner) -
     assert not [f for f in blind.doc["findings"] if f["rule_id"] == "scope-iam-admin"]
     assert [e for e in blind.doc["errors"] if "key scopes are unknown" in e["message"]]
     assert blind.exit_code == 3  # the gate does not pass on a partial view
+
+
+# -- the README documents exactly these policies -----------------------------------------------
+
+README = Path(__file__).parent.parent.parent / "README.md"
+
+
+def readme_policies(text: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each ``### `source``` of "Minimal IAM permissions": its table text and its JSON policy."""
+    marker = "\n## Minimal IAM permissions\n"
+    assert marker in text, "README has no 'Minimal IAM permissions' section"
+    section = text.split(marker, 1)[1].split("\n## ", 1)[0]
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for part in section.split("\n### ")[1:]:
+        heading, _, body = part.partition("\n")
+        table, _, rest = body.partition("```json\n")
+        found[heading.strip().strip("`")] = (table, json.loads(rest.split("\n```", 1)[0]))
+    return found
+
+
+def test_readme_documents_the_tested_policies() -> None:
+    documented = readme_policies(README.read_text(encoding="utf-8"))
+    assert set(documented) == set(SOURCES)
+    for source, (table, doc) in documented.items():
+        assert doc == json.loads((POLICIES / f"{source}.json").read_text()), source
+        for action in allowed_actions(doc):  # every granted permission is explained
+            assert f"| `{action}` |" in table, (source, action)
