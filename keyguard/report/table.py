@@ -86,7 +86,9 @@ class TableReporter:
             lines = ["", f"Could not read {len(report.inventory.failures)} part(s) of the stores:"]
             for f in report.inventory.failures:
                 where = f"{f.source}[{f.scope}]" if f.scope else f.source
-                lines.append(f"  ! {where}: {f.message}" + (f" ({f.hint})" if f.hint else ""))
+                # AWS sources already name themselves and the scope in the message
+                head = "" if f.message.startswith(f"{f.source} ") else f"{where}: "
+                lines.append(f"  ! {head}{f.message}" + (f" ({f.hint})" if f.hint else ""))
             parts.append("\n".join(lines))
         return "\n".join(parts) + "\n"
 

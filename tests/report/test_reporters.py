@@ -126,6 +126,16 @@ def test_table_lists_failures_with_hints() -> None:
     assert "grant ssm:DescribeParameters" in text
 
 
+def test_table_does_not_repeat_a_source_the_message_already_names() -> None:
+    named = SourceFailure("aws-ssm", "us-east-1",
+                          "aws-ssm [us-east-1]: reading tags (ListTagsForResource) failed", "")
+    report = Report(inventory=Inventory(keys=(SECRET,), failures=(named,),
+                                        sources=("aws-ssm",)), now=NOW)
+    text = REPORTERS.load("table")().render(report)
+    assert "  ! aws-ssm [us-east-1]: reading tags (ListTagsForResource) failed" in text
+    assert "aws-ssm[us-east-1]: aws-ssm" not in text
+
+
 def test_csv_neutralises_formulas() -> None:
     evil = KeyRecord(source="dotenv", location="x", name="=HYPERLINK(\"http://x\")")
     text = REPORTERS.load("csv")().render(Report(inventory=Inventory(keys=(evil,)), now=NOW))
