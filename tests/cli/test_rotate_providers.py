@@ -99,7 +99,7 @@ def test_apply_without_a_supplied_key_is_refused_before_any_change(
         unique_prefix: str) -> None:
     w = anthropic_world(old_key, unique_prefix, ["ssm-plain"])
     plan = _plan(cli, tmp_path, w)
-    old_key.reset()
+    old_key.log.clear()
     result = cli(["rotate", "apply", str(plan), "--yes"])
     assert result.exit_code == 2
     assert "needs the new key" in result.stderr

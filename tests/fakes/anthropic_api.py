@@ -97,7 +97,14 @@ class FakeAnthropicApi(FakeApi):
         super().__init__()
         self.admin_key = admin_key
         self.keys = keys
+        self._seed = list(keys)
         #: Refuse every key on /v1/models (a new key revoked before it is verified).
+        self.refuse_models = False
+
+    def reset(self) -> None:
+        """Also undo what earlier tests changed: keys created, updated or archived."""
+        super().reset()
+        self.keys = list(self._seed)
         self.refuse_models = False
 
     def console_create(self, value: str, name: str, workspace: str | None,

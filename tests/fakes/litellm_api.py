@@ -7,6 +7,7 @@ key may call ``GET /v1/models`` (the cheap authenticated call rotation verifies 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 import re
@@ -64,6 +65,13 @@ class FakeLiteLLMApi(FakeApi):
         #: Regenerate, then answer 502 instead of the new key (an answer lost on the way).
         self.lose_regenerate_answers = 0
         self.models = ["gpt-4o-mini", "claude-sonnet"]
+        self._seed = copy.deepcopy((rows, values))
+
+    def reset(self) -> None:
+        """Also undo what earlier tests changed: regenerated keys."""
+        super().reset()
+        self.rows, self.values = copy.deepcopy(self._seed)
+        self.refuse_regenerate, self.lose_regenerate_answers = None, 0
 
     def _live_row(self, value: str) -> dict[str, object] | None:
         token = hashlib.sha256(value.encode()).hexdigest()

@@ -8,6 +8,7 @@ the way a person does in the dashboard (:meth:`FakeOpenAIApi.dashboard_create`).
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 from dataclasses import dataclass
@@ -97,6 +98,13 @@ class FakeOpenAIApi(FakeApi):
         self.projects = projects
         self.forbidden_projects: set[str] = set()
         #: Refuse every key on /v1/models (a new key revoked before it is verified).
+        self.refuse_models = False
+        self._seed = copy.deepcopy((admin, projects))
+
+    def reset(self) -> None:
+        """Also undo what earlier tests changed: keys created or deleted."""
+        super().reset()
+        self.admin, self.projects = copy.deepcopy(self._seed)
         self.refuse_models = False
 
     def dashboard_create(self, project_id: str, value: str, name: str) -> str:

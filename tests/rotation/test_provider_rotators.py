@@ -391,7 +391,7 @@ def test_anthropic_refuses_an_unfit_supplied_key_before_any_change(
                 "other-org": fake_key("anthropic-api", random.Random(2)), "none": ""
                 }.get(case, world.new)
     plan = quick_plan(world)
-    anthropic.reset()
+    anthropic.log.clear()
     run, journal = runner(tmp_path, supplied)
     (out,) = run.apply(plan)
     assert out.status == "rolled-back"
