@@ -54,6 +54,27 @@ class TokenState:
         return pending[-1] if pending else None
 
 
+def _check_event(event: Mapping[str, Any]) -> None:
+    """Raise ValueError unless ``event`` has the fields :meth:`Journal.states` reads.
+
+    Why: a line that is valid JSON but hand-edited or rotted (``at`` missing, ``facts`` a
+    list) must be a corrupt line naming ``file:line``, not a KeyError deep in the fold.
+    """
+    at = event.get("at")
+    if not isinstance(at, str) or datetime.fromisoformat(at).tzinfo is None:
+        raise ValueError("'at' is not a timestamp with a zone")
+    for key in ("token", "event", "step", "message"):
+        if key in event and not isinstance(event[key], str):
+            raise ValueError(f"{key!r} is not a string")
+    if not isinstance(event.get("event"), str):
+        raise ValueError("'event' is missing")
+    facts = event.get("facts")
+    if facts is not None and not isinstance(facts, dict):
+        raise ValueError("'facts' is not an object")
+    if event["event"] == "begin" and not isinstance(event.get("item"), dict):
+        raise ValueError("'begin' without an item")
+
+
 class Journal:
     """The journal file of one installation (``<data dir>/rotation/journal.jsonl``)."""
 
@@ -114,6 +135,7 @@ class Journal:
                 event = json.loads(text)
                 if not isinstance(event, dict) or event.get("v") != JOURNAL_VERSION:
                     raise ValueError("not a version 1 journal event")
+                _check_event(event)
             except ValueError as exc:
                 if n == last:  # no trailing newline: the write was torn by a crash
                     continue
