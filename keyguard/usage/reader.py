@@ -266,7 +266,10 @@ def _sanitised(event: UsageEvent) -> UsageEvent:
     changes: dict[str, Any] = {}
     if _clean_key(event.key_id) != event.key_id:
         changes["key_id"] = _clean_key(event.key_id)
-    for name in ("key_alias", "principal", "user_agent", "account", "error_code"):
+    # NOTE: model, region, action and source_host are free text from the export too (a key
+    # pasted as the model name reached the store); all of them repeat a few values per log.
+    for name in ("key_alias", "principal", "user_agent", "account", "error_code", "model",
+                 "region", "action", "source_host"):
         value = getattr(event, name)
         if value is not None and _clean(value) != value:
             changes[name] = _clean(value)

@@ -10,6 +10,7 @@ it claims a file only when the head names both the time and the key column.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import BinaryIO, ClassVar
 
@@ -30,6 +31,9 @@ from keyguard.usage.importers._common import (
 )
 from keyguard.usage.importers._jsonstream import iter_json_records
 
+#: A line after the first that starts a JSON object.
+_LATER_OBJECT = re.compile(rb"\n[ \t\r]*\{")
+
 
 class GenericImporter:
     """CSV/JSONL rows mapped to events by the configured column names."""
@@ -48,6 +52,11 @@ class GenericImporter:
         if is_json(head):
             names = [f'"{m.time.split(".")[-1]}"', f'"{m.key.split(".")[-1]}"']
             return all(n.encode() in head for n in names)
+        return self._csv_header(head)
+
+    def _csv_header(self, head: bytes) -> bool:
+        """True when the first line is a CSV header naming the mapped time and key columns."""
+        m = self._map
         first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode("latin-1")
         columns = {c.strip().strip('"') for c in first.split(",")}
         return m.time in columns and m.key in columns
@@ -56,7 +65,11 @@ class GenericImporter:
         """One event per row; a CSV without the time or key column is one error for the file."""
         head, stream = peek_head(stream)
         rows: Iterator[tuple[int, object] | RowError]
-        if is_json(head) or not head.strip():
+        # NOTE: a JSONL file whose first line is torn or junk (a log cut mid-record) is
+        # still JSONL when a later line starts an object and the first is no CSV header;
+        # reading it as CSV would turn every good row into one "missing columns" error.
+        if is_json(head) or not head.strip() or (
+                not self._csv_header(head) and _LATER_OBJECT.search(head) is not None):
             rows = iter_json_records(stream, path, frozenset(), self._max_record)
         else:
             rows = iter_csv_rows(
