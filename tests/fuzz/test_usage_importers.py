@@ -485,3 +485,18 @@ def test_planted_key_never_in_a_scrubbed_error(workdir: Path, name: str, kind: s
         assert secret[start:start + 16] not in shown, (slot, shape, shown)
     for event in events:  # a key that made it into an event is scrubbed there too
         assert secret[:16] not in repr(event)
+
+
+@pytest.mark.parametrize("name", [n for n in LINE_BASED if not BY_NAME[n].csv_columns])
+@pytest.mark.parametrize("stray", [b"[", b"[1", b'["a",', b"[{}"])
+def test_a_stray_array_opening_line_costs_only_itself(workdir: Path, name: str,
+                                                      stray: bytes) -> None:
+    """A "[" line left in a JSONL log must not swallow the good records after it."""
+    fmt = BY_NAME[name]
+    good = [Row(f"k-{n}", datetime(2025, 1, 1, n, tzinfo=UTC), n, n, None) for n in range(3)]
+    recs: list[Record | bytes] = [fmt.record(good[0], 0), stray, fmt.record(good[1], 1),
+                                  fmt.record(good[2], 2)]
+    body, first = fmt.file(recs)
+    events, stats = read(write(workdir, body), fmt.importer)
+    assert sorted(map(_got, events)) == sorted(_expected(fmt, r) for r in good)
+    assert fmt.line_of(first, 1) in error_lines(stats)

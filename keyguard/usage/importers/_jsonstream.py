@@ -49,6 +49,10 @@ class _Bad(Exception):
         self.line = line
 
 
+class _Unclosed(_Bad):
+    """An array never closed before the next record: reported, and reading goes on there."""
+
+
 class _TooBigForFastPath(Exception):
     """The value is larger than the fast-path limit; walk it key by key instead."""
 
@@ -275,12 +279,15 @@ def _general(
                 line = buf.line
                 buf.value()
                 yield RowError(path, line, "expected a JSON object or array")
+        except _Unclosed as bad:
+            yield RowError(path, bad.line, bad.reason)
         except _Bad as bad:
             yield RowError(path, bad.line, bad.reason)
             buf.resync()
 
 
 def _array(buf: _Buffer) -> Iterator[tuple[int, object]]:
+    opened = buf.line
     buf.advance(buf.pos + 1)
     if buf.peek() == "]":
         buf.advance(buf.pos + 1)
@@ -289,6 +296,12 @@ def _array(buf: _Buffer) -> Iterator[tuple[int, object]]:
         buf.peek()
         line = buf.line
         yield line, buf.value()
+        if buf.peek() in ("{", "["):
+            # NOTE: an element followed by a new value and no ',' is an array left open (a
+            # stray "[" line in a JSONL log): the value starts the next record, so it is not
+            # consumed and no resync skips it.
+            raise _Unclosed(f"invalid JSON: the array opened on line {opened} is not closed",
+                            opened)
         if buf.expect(",]", "',' or ']'") == "]":
             return
 
