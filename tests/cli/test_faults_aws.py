@@ -161,14 +161,17 @@ TRANSIENT = {
     "500": ("aws-secretsmanager", Rule("status", status=500, service="secretsmanager",
                                        region="eu-west-1", first=2), {}),
     "503": ("aws-ssm", Rule("status", status=503, service="tagging", first=2), {}),
-    "503-every-4th": ("aws-ssm", Rule("status", status=503, service="ssm", every=4), {}),
+    "503-every-2nd": ("aws-secretsmanager", Rule("status", status=503, service="secretsmanager",
+                                                 every=2), {}),
     "connection-reset": ("aws-secretsmanager", Rule("reset", service="secretsmanager",
                                                     region="us-east-1", first=2), {}),
     # A request held past the client's read timeout, once: botocore gives up and asks again.
     "hang": ("aws-secretsmanager", Rule("hang", service="secretsmanager", region="eu-west-1",
                                         first=1, hang_s=30), {"timeout": 3}),
-    # Seeded coin flips: 30% of SSM calls throttled, wherever they fall.
-    "random-throttling": ("aws-ssm", Rule("throttle", service="ssm", probability=0.3), {}),
+    # Seeded coin flips: half of the Secrets Manager calls throttled, wherever they fall
+    # (the proxy's seed fixes the sequence of coin flips, so at least one always lands).
+    "random-throttling": ("aws-secretsmanager", Rule("throttle", service="secretsmanager",
+                                                     probability=0.5), {}),
 }
 
 
