@@ -352,7 +352,8 @@ def _from_state(config: Config) -> tuple[tuple[str, ...], dict[str, dict[str, st
         with StateDB(path) as db:
             canaries = canary_identifiers(db)
             snapshot = db.last_snapshot()
-            records = db.snapshot_records(snapshot.id) if snapshot is not None else {}
+            # a partial snapshot's unread keys keep their tags from the last clean read
+            records = db.known_records(snapshot) if snapshot is not None else {}
     except StateError as exc:
         err(f"keyguard: warning: state database unavailable (canaries, tags): {exc}")
         return (), {}

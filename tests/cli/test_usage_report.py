@@ -17,7 +17,7 @@ import pytest
 
 from keyguard.cli._shared import ExitCode
 from keyguard.cli.usage import UsageFormat, _unicode_ok, render
-from keyguard.model import Inventory, KeyRecord, Severity
+from keyguard.model import Inventory, KeyRecord, Severity, SourceFailure
 from keyguard.state import StateDB
 from keyguard.usage.render import UsageReport
 from tests.cli.conftest import Cli
@@ -203,6 +203,21 @@ def test_tag_suppression_uses_the_latest_inventory_snapshot(cli: Cli) -> None:
     report = json.loads(out)
     assert keys_of(report) == [("geography", OTHER)]
     assert report["stats"]["suppressed_alerts"][0]["key"] == TRAVELLER
+
+
+def test_tags_of_keys_a_partial_inventory_could_not_read_still_apply(cli: Cli) -> None:
+    record = KeyRecord(source="aws-iam", location="arn:aws:iam::1:user/red", name="red-team",
+                       key_id=TRAVELLER, tags={"purpose": "red-team-2023"})
+    with StateDB(cli.home / "data" / "keyguard" / "state.db") as db:
+        db.record_snapshot(Inventory(keys=(record,), sources=("aws-iam",)),
+                           datetime(2026, 1, 1, tzinfo=UTC))
+        outage = (SourceFailure("aws-iam", "global", "throttled"),)
+        db.record_snapshot(Inventory(keys=(), sources=("aws-iam",), failures=outage),
+                           datetime(2026, 1, 2, tzinfo=UTC))
+    config(cli, '[[usage.suppressions]]\ntag = "purpose=red-team*"\nowner = "sec"\n'
+                'reason = "exercise"\nexpires = 2099-01-01\n')
+    _, out, _ = scan(cli, "--allow-country", "DE", "-f", "json")
+    assert keys_of(json.loads(out)) == [("geography", OTHER)]  # still suppressed
 
 
 def test_tag_scopes_read_the_inventory_tags(cli: Cli) -> None:
