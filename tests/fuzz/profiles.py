@@ -32,6 +32,9 @@ from hypothesis.statistics import collector as _collector
 #: Examples per test in the ``ci`` profile; ``nightly`` runs ten times as many.
 CI_EXAMPLES = 100
 NIGHTLY_FACTOR = 10
+#: Per-example deadline of tests that run a whole CLI command (DuckDB, detectors) on a
+#: machine shared with other jobs; still bounded, so a hang fails.
+CLI_DEADLINE = timedelta(seconds=30)
 #: The floor issue 8 sets for one CI run of the whole suite.
 MIN_CI_CASES = 10_000
 

@@ -25,7 +25,7 @@ from keyguard.fakes import fake_key
 from keyguard.usage.redact import _TOKEN, scrub
 from tests.cli.conftest import Cli
 from tests.cli.conftest import cli as cli  # the fixture
-from tests.fuzz.profiles import budget
+from tests.fuzz.profiles import CLI_DEADLINE, budget
 
 _KINDS = ("anthropic-api", "openai-project", "github-fine-grained-pat", "slack-bot")
 _START = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -73,7 +73,8 @@ def hostile_log(draw: st.DrawFn) -> tuple[bytes, str, int]:
 
 
 @given(case=hostile_log())
-@budget(0.2, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@budget(0.2, suppress_health_check=[HealthCheck.function_scoped_fixture],
+        deadline=CLI_DEADLINE)
 def test_usage_scan_on_hostile_logs(cli: Cli, case: tuple[bytes, str, int]) -> None:
     body, secret, good = case
     log = cli.workdir / f"spend-{random.random():.12f}.jsonl"

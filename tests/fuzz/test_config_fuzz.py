@@ -40,7 +40,7 @@ from keyguard.usage.detectors import DETECTORS
 from keyguard.validate import validate_config
 from tests.cli.conftest import Cli
 from tests.cli.conftest import cli as cli  # the fixture, for the CLI test
-from tests.fuzz.profiles import budget
+from tests.fuzz.profiles import CLI_DEADLINE, budget
 
 # --- a tiny TOML writer (inline tables are valid anywhere) --------------------------------
 
@@ -399,7 +399,8 @@ def planted(draw: st.DrawFn) -> tuple[dict[str, object], str]:
 
 
 @given(case=planted())
-@budget(0.3, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@budget(0.3, suppress_health_check=[HealthCheck.function_scoped_fixture],
+        deadline=CLI_DEADLINE)
 def test_cli_config_errors_never_show_a_planted_key(cli: Cli, case: tuple[dict[str, object],
                                                                           str]) -> None:
     doc, secret = case
