@@ -95,6 +95,19 @@ def test_copy_in_an_unwritable_store_skips_the_key() -> None:
     assert "strand" in plan.skipped[0].reason
 
 
+def test_key_whose_secret_copy_has_its_own_rotation_lambda_is_left_to_it() -> None:
+    from keyguard.model import RotationSettings
+
+    key = iam_key()
+    managed = dataclasses.replace(sm_copy(), rotation=RotationSettings(
+        supported=True, enabled=True, rotator=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:rotate-app"))
+    plan = build_plan(inputs([key, managed], [key]))
+    assert plan.items == ()
+    assert "app/creds rotates this key with its own Lambda" in plan.skipped[0].reason
+    disabled = dataclasses.replace(managed, rotation=RotationSettings(supported=True, enabled=False))
+    assert len(build_plan(inputs([key, disabled], [key])).items) == 1
+
+
 def test_key_without_a_known_copy_is_skipped() -> None:
     key = iam_key()
     plan = build_plan(inputs([key], [key]))

@@ -75,6 +75,16 @@ class AwsIamRotator:
             return Skipped(key.identity, "no stored copy of this key was found (inventory the "
                            "stores that hold it with --inspect-values); rotating would leave its "
                            "consumers without a working key")
+        managed = sorted({c.name for c in copies for k in keys
+                          if c.store == "aws-secretsmanager" and k.source == c.store
+                          and k.location == c.location and k.rotation is not None
+                          and k.rotation.enabled and k.rotation.rotator})
+        if managed:
+            # The secret's own Lambda rotates this key too; two rotators on one key would
+            # each strand the other's new key.
+            return Skipped(key.identity, f"secret {', '.join(managed)} rotates this key with its "
+                           "own Lambda; let that rotation run (keyguard tracks it through the "
+                           "aws-secretsmanager rotator) or disable it first")
         peers = [k for k in keys if k.source == cls.name and k.identity != key.identity
                  and k.location.startswith(arn + _KEY_MARK)]
         params = {"user_arn": arn}
