@@ -214,6 +214,8 @@ def build_plan(inputs: PlanInputs) -> RotationPlan:
         if isinstance(built, Skipped):
             skipped[built.subject] = built
             continue
+        if any(i.token == built.token for i in items.values()):
+            continue  # one rotation covers several due fields (a Lambda rotates the secret)
         hooks = inputs.hooks_for(primary) if inputs.hooks_for is not None else None
         if hooks is not None:
             built = dataclasses.replace(built, steps=with_hook_step(built.steps),
