@@ -142,7 +142,11 @@ def _seed_aws(endpoint: str, rng: random.Random, planted: dict[str, str]
     sm = boto3.client("secretsmanager")
     ssm = boto3.client("ssm")
     sm.create_secret(Name="leak/prod/anthropic",
-                     SecretString=_put(rng, "anthropic-api", planted, "sm-plain"))
+                     SecretString=_put(rng, "anthropic-api", planted, "sm-plain"),
+                     # a key pasted into a tag and the description: unexpected fields
+                     Description=f"rotated {_put(rng, 'xai-api', planted, 'sm-description')}",
+                     Tags=[{"Key": "owner", "Value": "payments"},
+                           {"Key": "old-key", "Value": _put(rng, "groq-api", planted, "sm-tag")}])
     sm.create_secret(Name="leak/prod/service", SecretString=json.dumps({
         "api_key": _put(rng, "openai-project", planted, "sm-json-api-key"),
         "db": {"password": _put(rng, "stripe-secret", planted, "sm-json-nested")},
@@ -151,7 +155,9 @@ def _seed_aws(endpoint: str, rng: random.Random, planted: dict[str, str]
     sm.create_secret(Name="leak/prod/binary",
                      SecretBinary=_put(rng, "github-classic-pat", planted, "sm-binary").encode())
     ssm.put_parameter(Name="/leak/prod/github_token", Type="SecureString",
-                      Value=_put(rng, "github-fine-grained-pat", planted, "ssm-secure"))
+                      Value=_put(rng, "github-fine-grained-pat", planted, "ssm-secure"),
+                      Description=f"was {_put(rng, 'perplexity-api', planted, 'ssm-description')}",
+                      Tags=[{"Key": "note", "Value": _put(rng, "replicate-api", planted, "ssm-tag")}])
     ssm.put_parameter(Name="/leak/prod/slack", Type="String",
                       Value=_put(rng, "huggingface-user", planted, "ssm-string"))
     user = rotation_world.make_user("leak-rot", [("sm", "json"), ("ssm", "plain")])
