@@ -516,11 +516,10 @@ for _fmt in ("table", "json", "sarif", "csv"):
                  to_file=_fmt == "sarif", name="usage-scan-exports")
 
 
-@case("usage-scan-json-raw-key-as-canary", {3}, "30 new")
+@case("usage-scan-json-raw-key-as-canary", {1}, '"type": "canary"')
 def _raw_canary(w: World) -> Run:
-    # a user who passes the raw key itself as --canary: it must never be echoed
-    # NOTE: it is not matched either (the store keeps the key's SHA-256; exit 3 is the
-    # broken rows); reported to the lead, not a leak.
+    # a user who passes the raw key itself as --canary: it is matched through its SHA-256
+    # (what the store keeps) and alerts (exit 1), but the raw key is never echoed
     return Run(invoke(["usage", "scan", "spend.jsonl", "--since", "2026-02-01", "-f", "json",
                        "--canary", w.planted["usage-key-id"],
                        "--state", str(w.reports / "raw-canary")]))

@@ -177,7 +177,7 @@ def scan(
     since_at = _parse_since(since)
     countries = tuple(sorted({_country(c) for c in allow_country or ()}))
     recorded, tags = _from_state(config)
-    canaries = tuple(dict.fromkeys([*(c.strip() for c in canary or () if c.strip()),
+    canaries = tuple(dict.fromkeys([*(_canary_id(c.strip()) for c in canary or () if c.strip()),
                                     *recorded]))
     settings = load_settings(config.usage, where, canaries=canaries,
                              allow_countries=countries, key_tags=tags)
@@ -329,6 +329,18 @@ def _detector_docs(names: list[str]) -> dict[str, str]:
         module = sys.modules.get(DETECTORS.load(name).__module__)
         docs[name] = (inspect.getdoc(module) if module is not None else None) or ""
     return docs
+
+
+def _canary_id(value: str) -> str:
+    """A ``--canary`` value as the store knows it: a raw key becomes its SHA-256.
+
+    Exports that log a raw key as the key id are stored under the key's SHA-256 (see the
+    reader), so a user who passes the canary's raw key must be matched the same way, and
+    the raw key must never reach an alert or the report.
+    """
+    from keyguard.usage.reader import _clean_key
+
+    return _clean_key(value)
 
 
 def _from_state(config: Config) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:

@@ -60,3 +60,21 @@ def test_secret_from_the_export_never_appears_in_any_format(cli: Cli, fmt: Usage
         assert SECRET not in text, name  # ...but never the secret
         assert SECRET[:24] not in text, name
     assert "[redacted anthropic-api]" in to_stdout.stdout
+
+
+def test_a_raw_key_given_as_canary_matches_its_hashed_id_and_is_never_echoed(cli: Cli) -> None:
+    import hashlib
+
+    rows = [{"request_id": f"r-{n}", "api_key": SECRET, "model": "claude-sonnet",
+             "startTime": (START + timedelta(hours=n)).isoformat(), "prompt_tokens": 5}
+            for n in range(3)]
+    log = cli.workdir / "raw.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = cli(["usage", "scan", str(log), "--state", str(cli.workdir / "s"),
+                  "--canary", SECRET, "-f", "json"])
+    assert result.exit_code == ExitCode.FINDINGS, result.output
+    alerts = json.loads(result.stdout)["alerts"]
+    assert [(a["type"], a["key"]) for a in alerts] == [
+        ("canary", hashlib.sha256(SECRET.encode()).hexdigest())]
+    assert SECRET not in result.stdout + result.stderr
+    assert SECRET[:20] not in result.stdout + result.stderr
