@@ -8,9 +8,10 @@ commands that use them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from keyguard import __version__
 from keyguard.cli import check as check_cmd
@@ -24,8 +25,42 @@ from keyguard.cli.canary import canary_app
 from keyguard.cli.rotate import rotate_app
 from keyguard.cli.usage import usage_app
 
+class _ScrubbingGroup(TyperGroup):
+    """The root command group: usage errors never echo a pasted secret.
+
+    Click repeats a bad argument in its error ("Got unexpected extra argument(s)
+    (sk-ant-...)"), so a key pasted on the command line by mistake would land in the
+    terminal scrollback and CI logs. Every parse error of every sub-command passes through
+    here (sub-commands parse inside the group's ``invoke``) and is redacted first.
+    """
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except typer.TyperException as exc:
+            raise _scrubbed(exc) from None
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.TyperException as exc:
+            raise _scrubbed(exc) from None
+
+
+def _scrubbed(exc: typer.TyperException) -> typer.TyperException:
+    """The same error with any secret-looking text in its message redacted."""
+    message = getattr(exc, "message", None)
+    if isinstance(message, str):
+        from keyguard.usage.redact import scrub
+
+        exc.message = scrub(message)
+    return exc
+
+
 app = typer.Typer(
     name="keyguard",
+    cls=_ScrubbingGroup,
     help=(
         "API-key hygiene: inventory keys across secret stores (AWS Secrets Manager, SSM, "
         "IAM, OS keyring, .env files, Vault / OpenBao KV), without ever printing a secret.\n\n"

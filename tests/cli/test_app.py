@@ -92,3 +92,16 @@ def test_plugins_lists_sources_and_formats(cli: Cli) -> None:
     assert all(r["builtin"] for r in rows)
     table = cli(["plugins"])
     assert "keyguard.sources.dotenv:PLUGIN" in table.stdout
+
+
+PASTED = "sk-ant-api03-" + "Zr4k" * 23 + "wAA"  # pragma: allowlist secret
+
+
+@pytest.mark.parametrize("args", [["inventory", PASTED], ["check", "--fail-on", PASTED],
+                                  ["rotate", "status", PASTED], ["usage", "scan", PASTED, PASTED],
+                                  [PASTED]])
+def test_a_key_pasted_on_the_command_line_is_never_echoed(cli: Cli, args: list[str]) -> None:
+    result = cli(args)
+    assert result.exit_code == 2, result.output
+    assert "error" in result.output.lower()
+    assert PASTED[:24] not in result.output
