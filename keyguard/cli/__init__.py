@@ -25,6 +25,7 @@ from keyguard.cli.canary import canary_app
 from keyguard.cli.rotate import rotate_app
 from keyguard.cli.usage import usage_app
 
+
 class _ScrubbingGroup(TyperGroup):
     """The root command group: usage errors never echo a pasted secret.
 
