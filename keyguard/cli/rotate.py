@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from keyguard.rotation.apply import Outcome, Runner
     from keyguard.rotation.journal import Journal
     from keyguard.rotation.lock import RotationLock
-    from keyguard.rotation.plan import Planner, RotationPlan
+    from keyguard.rotation.plan import Planner, RotationItem, RotationPlan
     from keyguard.secret import Secret
     from keyguard.usage.notify import Webhook
 
@@ -514,10 +514,15 @@ def _without_assisted(built: RotationPlan, supplied: Secret | None, journal: Jou
     skipped = [Outcome(token=i.token, action=i.action, rotator=i.rotator, subject=i.subject,
                        name=i.name, status="skipped",
                        message="needs its new key: create it in the provider's console, then "
-                               "`keyguard rotate run --due --apply --select key_id="
-                               f"{i.key_id} --from-keyring NAME`") for i in waiting]
+                               "`keyguard rotate run --due --apply --select "
+                               f"{_select_term(i)} --from-keyring NAME`") for i in waiting]
     kept = tuple(i for i in built.items if i not in waiting)
     return dataclasses.replace(built, items=kept), skipped
+
+
+def _select_term(item: RotationItem) -> str:
+    """A ``--select`` term that picks this item's key (its id, else its name)."""
+    return f"key_id={item.key_id}" if item.key_id else f"name={item.name}"
 
 
 def _boundary() -> Callable[[], None] | None:

@@ -3,7 +3,8 @@
 Per item: ``begin`` (the whole item, so resume needs nothing else), then for each step
 ``step-start``, the step, ``step-done`` with its public facts. A failing step rolls the
 rotation back (``rollback-start`` ... ``rolled-back``) unless it is one of the rotator's
-final steps (the new key is already live everywhere), in which case the rotation stays
+final steps (past the point of rollback: the new key is in use, or the provider
+already disabled the old one), in which case the rotation stays
 open for ``resume`` and the run stops. An unexpected error also stops the run: the
 journal keeps the resume point, and nothing after it runs (exit 4).
 
@@ -132,8 +133,9 @@ class Runner:
             if item.action == "cleanup":
                 self._log(item.token, "rolled-back", message=message)
                 return _outcome(item, "rolled-back", message)
-            return _outcome(item, "stopped", f"{message}; the new key is live everywhere, "
-                            "run `keyguard rotate resume` to finish")
+            return _outcome(item, "stopped", f"{message}; past the point of rollback (the new "
+                            "key is already in use or the old one is gone), run "
+                            "`keyguard rotate resume` to finish")
         return self._rollback(rotator, item, facts, started, message)
 
     def _rollback(self, rotator: Rotator, item: RotationItem, facts: dict[str, str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -363,3 +364,15 @@ def test_canary_keys_and_their_planted_copies_are_never_rotated(
     assert f"ROTATE {ordinary.name}/{ordinary.old_id}" in planned.stdout
     assert canary.old_id not in planned.stdout
     assert canary.name not in planned.stdout
+
+
+def test_skip_hint_selects_a_key_by_name_when_it_has_no_key_id() -> None:
+    from keyguard.cli.rotate import _select_term
+    from keyguard.rotation.plan import RotationItem, StoreCopy
+
+    base = RotationItem(token="t", action="rotate", rotator="aws-secretsmanager",
+                        subject="s", name="prod/app", key_id=None, principal="",
+                        reason="due", steps=("put-pending",),
+                        copies=(StoreCopy("aws-secretsmanager", "arn:x", "prod/app"),))
+    assert _select_term(base) == "name=prod/app"
+    assert _select_term(dataclasses.replace(base, key_id="apikey_01")) == "key_id=apikey_01"

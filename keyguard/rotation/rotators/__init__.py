@@ -38,7 +38,8 @@ class Rotator(Protocol):
     """Create, store, verify and revoke one kind of key."""
 
     name: ClassVar[str]
-    #: Steps after which a failure must not roll back (the new key is live everywhere).
+    #: Steps after which a failure must not roll back (the new key is in use, or the
+    #: provider disabled the old one when it issued the new: LiteLLM regenerate).
     final_steps: ClassVar[frozenset[str]]
 
     def __init__(self, ctx: RotationContext) -> None: ...
