@@ -11,6 +11,7 @@ import io
 import ipaddress
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import BinaryIO, cast
@@ -306,6 +307,18 @@ def first_byte(head: bytes) -> bytes:
 def is_json(head: bytes) -> bool:
     """True when the file starts like JSON/JSONL (an object or an array)."""
     return first_byte(head) in (b"{", b"[")
+
+
+_LATER_OBJECT = re.compile(rb"\n[ \t\r]*\{")
+
+
+def is_jsonl_after_junk(head: bytes, csv_header: bool) -> bool:
+    """True for JSONL whose first line is torn or junk (a log cut mid-record).
+
+    When a later line starts an object and the first line is no CSV header, the file is
+    JSONL; reading it as CSV would turn every good row into one "missing columns" error.
+    """
+    return not csv_header and _LATER_OBJECT.search(head) is not None
 
 
 class _Replay(io.RawIOBase):

@@ -10,7 +10,6 @@ it claims a file only when the head names both the time and the key column.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import BinaryIO, ClassVar
 
@@ -22,6 +21,7 @@ from keyguard.usage.importers._common import (
     count,
     get_path,
     is_json,
+    is_jsonl_after_junk,
     iter_csv_rows,
     opt_str,
     parse_time,
@@ -31,10 +31,8 @@ from keyguard.usage.importers._common import (
 )
 from keyguard.usage.importers._jsonstream import iter_json_records
 
+
 #: A line after the first that starts a JSON object.
-_LATER_OBJECT = re.compile(rb"\n[ \t\r]*\{")
-
-
 class GenericImporter:
     """CSV/JSONL rows mapped to events by the configured column names."""
 
@@ -69,7 +67,7 @@ class GenericImporter:
         # still JSONL when a later line starts an object and the first is no CSV header;
         # reading it as CSV would turn every good row into one "missing columns" error.
         if is_json(head) or not head.strip() or (
-                not self._csv_header(head) and _LATER_OBJECT.search(head) is not None):
+                is_jsonl_after_junk(head, self._csv_header(head))):
             rows = iter_json_records(stream, path, frozenset(), self._max_record)
         else:
             rows = iter_csv_rows(

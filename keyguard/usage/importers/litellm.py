@@ -23,6 +23,7 @@ from keyguard.usage.importers._common import (
     count,
     get_path,
     is_json,
+    is_jsonl_after_junk,
     iter_csv_rows,
     opt_float,
     opt_str,
@@ -60,7 +61,9 @@ class LiteLLMImporter:
         """One event per row; CSV or JSON decided by the first byte of the file."""
         head, stream = peek_head(stream)
         rows: Iterator[tuple[int, object] | RowError]
-        if is_json(head) or not head.strip():
+        header = head.split(b"\n", 1)[0]
+        csv_header = b"api_key" in header and b"startTime" in header and not is_json(head)
+        if is_json(head) or not head.strip() or is_jsonl_after_junk(head, csv_header):
             rows = iter_json_records(stream, path, _CONTAINERS, self._max_record)
         else:
             rows = iter_csv_rows(stream, path, self._max_record, ("api_key", "startTime"))
