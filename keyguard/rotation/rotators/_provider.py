@@ -5,8 +5,8 @@
   certainly not processed are retried (any 429; a 5xx only for GET), because retrying a
   POST whose answer was lost could regenerate a key twice. Error messages are one line and
   scrubbed of every credential the call carried.
-* :func:`write_copy`, :func:`restore_copies` and :func:`recover`: the store steps, the
-  same contract as the IAM rotator's (the previous version is journaled before a write,
+* :func:`write_copy`, :func:`restore_copies` and :func:`recover`: the store steps, which
+  the IAM rotator uses too (the previous version is journaled before a write,
   a copy changed since planning stops the step, and after a crash the new value is read
   back from a copy that holds it, found by its keyed fingerprint).
 * :func:`copies_problem`: planning refuses a key with no stored copy, or whose copies
@@ -207,8 +207,15 @@ def scratch_name(item: RotationItem) -> str:
 
 
 def write_copy(ctx: RotationContext, item: RotationItem, index: int, state: StepState,
-               new_secret: Secret) -> Mapping[str, str]:
-    """Rewrite copy ``index`` with the new value; the old version is journaled first."""
+               new_secret: Secret, old_id: str | None = None,
+               new_id: str | None = None) -> Mapping[str, str]:
+    """Rewrite copy ``index`` with the new value; the old version is journaled first.
+
+    ``old_id``/``new_id``: a public key id stored next to the secret (an AWS access key
+    id in a JSON secret) that changes with it. Idempotent: a copy already holding the new
+    value is left alone, and a copy that no longer holds the planned old value stops the
+    step (someone changed it since planning).
+    """
     copy = item.copies[index]
     writer = STORES.load(copy.store)(ctx)
     value, version = writer.read(copy)
@@ -220,7 +227,7 @@ def write_copy(ctx: RotationContext, item: RotationItem, index: int, state: Step
     if copy.fingerprint and (old is None or ctx.fingerprinter.fingerprint(old) != copy.fingerprint):
         raise StepFailed(f"store {copy.name}: the copy no longer holds the old key (changed "
                          "since planning); plan again")
-    new_value = rewrite(value, copy.field, None, None, new_secret)
+    new_value = rewrite(value, copy.field, old_id, new_id, new_secret)
     state.note({f"store:{index}:before": version})
     return {f"store:{index}:after": writer.write(copy, new_value)}
 
@@ -233,9 +240,14 @@ def restore_copies(ctx: RotationContext, item: RotationItem, state: StepState) -
             STORES.load(copy.store)(ctx).restore(copy, before)
 
 
-def recover(ctx: RotationContext, item: RotationItem, state: StepState) -> Secret | None:
-    """The new value: from memory, else read back from a copy holding its fingerprint."""
-    name = scratch_name(item)
+def recover(ctx: RotationContext, item: RotationItem, state: StepState,
+            name: str | None = None) -> Secret | None:
+    """The new value: from memory (Scratch ``name``), else from a copy holding it.
+
+    A copy is recognised by the journaled fingerprint: after a crash nothing secret
+    survives but the copies themselves.
+    """
+    name = name or scratch_name(item)
     got = state.scratch.get(name)
     if got is not None:
         return got

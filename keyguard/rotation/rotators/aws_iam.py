@@ -36,8 +36,8 @@ from keyguard.rotation import _aws
 from keyguard.rotation.context import RotationContext, StepFailed
 from keyguard.rotation.plan import RotationItem, Skipped, StoreCopy
 from keyguard.rotation.rotators import Rotator, StepState
+from keyguard.rotation.rotators._provider import recover, write_copy
 from keyguard.rotation.stores import STORES
-from keyguard.rotation.values import extract, holds, rewrite
 from keyguard.secret import Secret
 
 _KEY_MARK = ":access-key/"
@@ -171,40 +171,19 @@ class AwsIamRotator:
                 "new_fingerprint": self._ctx.fingerprinter.fingerprint(secret)}
 
     def _store(self, item: RotationItem, index: int, state: StepState) -> Mapping[str, str]:
-        copy = item.copies[index]
-        writer = STORES.load(copy.store)(self._ctx)
         new_secret = state.scratch.get("new_secret")
         if new_secret is None:
-            raise StepFailed(f"store {copy.name}: the new secret is not in memory (interrupted "
-                             "run); roll back")
-        value, version = writer.read(copy)
-        if holds(value, copy.field, new_secret):
-            return {f"store:{index}:after": version}
-        old = extract(value, copy.field)
-        if old is not None:
-            state.scratch.watch(old)
-        if copy.fingerprint and (old is None
-                                 or self._ctx.fingerprinter.fingerprint(old) != copy.fingerprint):
-            raise StepFailed(f"store {copy.name}: the copy no longer holds the old key "
-                             "(changed since planning); plan again")
-        new_value = rewrite(value, copy.field, item.key_id, state.facts.get("new_key_id"),
-                            new_secret)
-        state.note({f"store:{index}:before": version})
-        return {f"store:{index}:after": writer.write(copy, new_value)}
+            raise StepFailed(f"store {item.copies[index].name}: the new secret is not in memory "
+                             "(interrupted run); roll back")
+        return write_copy(self._ctx, item, index, state, new_secret, item.key_id,
+                          state.facts.get("new_key_id"))
 
     def _recover_secret(self, item: RotationItem, state: StepState) -> Secret:
         """The new secret: from memory, else read back from a copy that holds it."""
-        got = state.scratch.get("new_secret")
-        if got is not None:
-            return got
-        wanted = state.facts.get("new_fingerprint")
-        for copy in item.copies:
-            value, _ = STORES.load(copy.store)(self._ctx).read(copy)
-            candidate = extract(value, copy.field)
-            if candidate is not None and self._ctx.fingerprinter.fingerprint(candidate) == wanted:
-                state.scratch.put("new_secret", candidate)
-                return candidate
-        raise StepFailed(f"verify {item.name}: no copy holds the new key any more")
+        got = recover(self._ctx, item, state, "new_secret")
+        if got is None:
+            raise StepFailed(f"verify {item.name}: no copy holds the new key any more")
+        return got
 
     def _verify(self, item: RotationItem, state: StepState) -> Mapping[str, str]:
         new_id = state.facts.get("new_key_id", "")
