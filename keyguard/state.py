@@ -15,6 +15,7 @@ Schema changes bump :data:`SCHEMA_VERSION` and add a step to :data:`_MIGRATIONS`
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,6 +26,10 @@ from pathlib import Path
 from keyguard.errors import StateError
 from keyguard.model import ChangeType, Inventory, KeyChange, KeyRecord
 from keyguard.serialize import iso, parse_iso, record_from_dict, record_to_dict
+
+log = logging.getLogger(__name__)
+#: How long a writer waits silently before it says it is waiting for another run.
+QUIET_WAIT_S = 1.0
 
 SCHEMA_VERSION = 2
 
@@ -140,6 +145,31 @@ class StateDB:
             f"(waited {self._busy_timeout_s:g} s)",
             "let the other run finish and retry, or pass --state to use another file")
 
+    def _begin(self, cur: sqlite3.Cursor) -> None:
+        """BEGIN IMMEDIATE; a wait longer than a moment is announced, not silent.
+
+        A second ``inventory`` on the same state waits for the first one's write (up to
+        the busy timeout); a cron job that seems to hang for 30 s should say why.
+        """
+        quiet = min(QUIET_WAIT_S, self._busy_timeout_s)
+        self._conn.execute(f"PRAGMA busy_timeout = {int(quiet * 1000)}")
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc) or quiet >= self._busy_timeout_s:
+                raise
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+        log.warning("%s: another keyguard run is writing the state database; waiting up to "
+                    "%g s", self.path, self._busy_timeout_s - quiet)
+        self._conn.execute(
+            f"PRAGMA busy_timeout = {int((self._busy_timeout_s - quiet) * 1000)}")
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+
     @contextmanager
     def _writing(self) -> Iterator[None]:
         """Turn SQLite's "database is locked" (busy timeout spent) into one StateError line."""
@@ -230,7 +260,7 @@ class StateDB:
         failed = sorted({f.source for f in inventory.failures})
         cur = self._conn.cursor()
         with self._writing():
-            cur.execute("BEGIN IMMEDIATE")  # the wait for a concurrent writer happens here
+            self._begin(cur)  # the wait for a concurrent writer happens here
         try:
             cur.execute(
                 "INSERT INTO snapshots (taken_at, sources, failed_sources, key_count) "

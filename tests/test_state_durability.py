@@ -224,6 +224,7 @@ def test_inventory_waits_for_a_writer_holding_the_lock_then_records(db_copy: Wor
         holder.close()
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
+    assert "another keyguard run" not in stderr  # -q: the wait notice is a warning
     snapshots = contents(db_copy.db).snapshots
     assert len(snapshots) == 2
     assert snapshots[0][1] == snapshots[1][1]
@@ -260,3 +261,33 @@ def test_writer_that_waits_out_the_busy_timeout_gets_one_line(tmp_path: Path) ->
         "the other run finish and retry, or pass --state to use another file")
     with StateDB(path) as db:
         assert db.last_snapshot() is None  # nothing half-written
+
+
+def test_a_wait_longer_than_a_moment_is_announced_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    path = tmp_path / "state.db"
+    StateDB(path).close()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(2.0, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        with caplog.at_level("WARNING", logger="keyguard.state"), StateDB(path) as db:
+            db.record_snapshot(Inventory(keys=(), sources=("aws-ssm",)), datetime.now(UTC))
+            assert db.last_snapshot() is not None
+    finally:
+        release.join()
+        holder.close()
+    notices = [r.getMessage() for r in caplog.records if r.name == "keyguard.state"]
+    assert len(notices) == 1
+    assert "another keyguard run is writing the state database; waiting up to 29 s" in notices[0]
+
+
+def test_a_free_database_is_written_without_a_waiting_message(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with StateDB(tmp_path / "state.db") as db:
+        db.record_snapshot(Inventory(keys=(), sources=("aws-ssm",)), datetime.now(UTC))
+        assert db.last_snapshot() is not None
+    assert "waiting" not in caplog.text
