@@ -339,7 +339,26 @@ def test_failing_consumer_hook_after_promote_puts_the_old_value_back(
     assert out.status == "rolled-back"
     assert "hook[0] (false) exited 1" in out.message
     assert_staged_end(name, value, "", complete=False)
-    assert stages(name)[item.params["version_token"]] == [PREV]
+    assert item.params["version_token"] not in stages(name)  # the rejected value keeps no label
+
+
+def test_hook_rollback_puts_awsprevious_back_on_the_version_that_had_it(
+        rot_env: str, tmp_path: Path, unique_prefix: str, mint: Callable[[int], str]) -> None:
+    name = f"{unique_prefix}/anthropic"
+    first, value = json_value(new_key(7)), json_value(new_key(1))
+    make_secret(name, first)
+    boto3.client("secretsmanager").put_secret_value(SecretId=name, SecretString=value)
+    before = stages(name)
+    previous = next(v for v, labels in before.items() if PREV in labels)
+    item = planned(name)
+    hooks = json.dumps([{"command": ["false"], "timeout": 10}])
+    item = dataclasses.replace(item, steps=with_hook_step(item.steps),
+                               params={**item.params, "hooks": hooks})
+    out = apply_one(runner(tmp_path, value=mint(2))[0], item)
+    assert out.status == "rolled-back"
+    assert stages(name) == before
+    assert value_at(name, PREV) == first
+    assert PREV in stages(name)[previous]
 
 
 def test_a_key_the_provider_refuses_never_goes_live(rot_env: str, tmp_path: Path,
@@ -599,8 +618,9 @@ def test_cli_plan_then_run_with_a_supplied_key(rot_env: str, lambda_arn: str, tm
 
 # -- SIGKILL at every journal boundary, then resume ---------------------------------------------
 
-# staged: 1 begin, 2/3/4 put-pending (start, note, done), 5/6 verify, 7/8 promote, 9 done
-STAGED_BOUNDARIES = 9
+# staged: 1 begin, 2/3/4 put-pending (start, note, done), 5/6 verify, 7/8/9 promote (start,
+# note, done), 10 done
+STAGED_BOUNDARIES = 10
 # lambda: 1 begin, 2/3/4 start (start, note, done), 5/6 track, 7 done
 LAMBDA_BOUNDARIES = 7
 

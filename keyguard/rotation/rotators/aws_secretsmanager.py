@@ -34,7 +34,8 @@ supplies): steps ``put-pending``, ``verify``, ``promote``.
    is removed. A failure here never rolls back: the verified value goes live on resume.
 
 Rollback removes AWSPENDING from the token's version; if a consumer hook (run after the
-last step) fails, it also moves AWSCURRENT back to the old version. Resume
+last step) fails, it also moves AWSCURRENT back to the old version and AWSPREVIOUS back to
+the version that held it before ``promote`` (journaled), so the rejected value keeps no label. Resume
 finishes a staged rotation once its pending version was written (it is read back from the
 store, so no secret has to survive the crash) and rolls back otherwise; a Lambda rotation
 is always resumed forward, because a RotateSecret whose answer was lost may have started
@@ -359,6 +360,9 @@ class AwsSecretsManagerRotator:
             raise StepFailed(f"promote {item.name}: the pending version {tok} is gone")
         current = _holder(stages, CURRENT)
         if current != tok:
+            # journaled first: a rollback after a failing consumer hook puts AWSPREVIOUS back
+            # where it was, instead of leaving it on the rejected new value
+            state.note({"previous_before": _holder(stages, PREVIOUS)})
             self._move(item, "promote", CURRENT, to=tok, off=current or None)
         if PENDING in stages[tok]:
             self._move(item, "promote", PENDING, off=tok)
@@ -382,6 +386,11 @@ class AwsSecretsManagerRotator:
                 raise StepFailed(f"rollback {item.name}: the new version is current and the "
                                  "old version is unknown; fix the labels by hand")
             self._move(item, "rollback", CURRENT, to=old, off=tok)
+            before = state.facts.get("previous_before", "")
+            if before and before in stages and before != tok:
+                self._move(item, "rollback", PREVIOUS, to=before, off=tok)
+            else:
+                self._move(item, "rollback", PREVIOUS, off=tok)
         if PENDING in labels:
             self._move(item, "rollback", PENDING, off=tok)
 
