@@ -48,17 +48,6 @@ def _rotate(user_prefix: str, home: Path, tmp: Path, kill_at: int | None,
     return proc.returncode, proc.stderr
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_keyring: None) -> Path:
-    """The isolated home shared by the killed subprocess and the in-process resume."""
-    path = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(path))
-    monkeypatch.setenv("XDG_DATA_HOME", str(path / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(path / "config"))
-    monkeypatch.delenv("KEYGUARD_CONFIG", raising=False)
-    return path
-
-
 def _settle(home: Path) -> tuple[int, int]:
     """``status`` then ``resume --yes``, in-process (the subprocess start-up is the slow part)."""
     status = CliRunner().invoke(app, ["rotate", "status"], prog_name="keyguard")

@@ -325,15 +325,19 @@ def test_failed_verification_rolls_back_and_keeps_awscurrent(rot_env: str, tmp_p
     assert events[-2:] == ["rollback-start", "rolled-back"]
 
 
+def with_failing_hook(item: RotationItem) -> RotationItem:
+    """The item with a consumer hook that always fails (``false``), run after ``promote``."""
+    hooks = json.dumps([{"command": ["false"], "timeout": 10}])
+    return dataclasses.replace(item, steps=with_hook_step(item.steps),
+                               params={**item.params, "hooks": hooks})
+
+
 def test_failing_consumer_hook_after_promote_puts_the_old_value_back(
         rot_env: str, tmp_path: Path, unique_prefix: str, mint: Callable[[int], str]) -> None:
     name = f"{unique_prefix}/anthropic"
     value = json_value(new_key(1))
     make_secret(name, value)
-    item = planned(name)
-    hooks = json.dumps([{"command": ["false"], "timeout": 10}])
-    item = dataclasses.replace(item, steps=with_hook_step(item.steps),
-                               params={**item.params, "hooks": hooks})
+    item = with_failing_hook(planned(name))
     assert item.steps[-1] == "hooks"  # consumers reload once the new value is current
     out = apply_one(runner(tmp_path, value=mint(2))[0], item)
     assert out.status == "rolled-back"
@@ -350,10 +354,7 @@ def test_hook_rollback_puts_awsprevious_back_on_the_version_that_had_it(
     boto3.client("secretsmanager").put_secret_value(SecretId=name, SecretString=value)
     before = stages(name)
     previous = next(v for v, labels in before.items() if PREV in labels)
-    item = planned(name)
-    hooks = json.dumps([{"command": ["false"], "timeout": 10}])
-    item = dataclasses.replace(item, steps=with_hook_step(item.steps),
-                               params={**item.params, "hooks": hooks})
+    item = with_failing_hook(planned(name))
     out = apply_one(runner(tmp_path, value=mint(2))[0], item)
     assert out.status == "rolled-back"
     assert stages(name) == before
@@ -558,17 +559,6 @@ def test_aws_keys_go_through_iam_and_copies_elsewhere_skip() -> None:
     (skip,) = plan_for([one, two], [one]).skipped
     assert isinstance(skip, Skipped)
     assert "also stored in app/two" in skip.reason
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_keyring: None) -> Path:
-    """An isolated home for in-process CLI runs (journal, state, config)."""
-    path = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(path))
-    monkeypatch.setenv("XDG_DATA_HOME", str(path / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(path / "config"))
-    monkeypatch.delenv("KEYGUARD_CONFIG", raising=False)
-    return path
 
 
 def _cli(args: list[str], stdin: str | None = None) -> Result:

@@ -48,7 +48,7 @@ few rows. Full events are loaded only for keys that alert.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,6 +119,20 @@ class _Profile:
     changes: list[_Change] = field(default_factory=list)
     hops: list[_Hop] = field(default_factory=list)
     places_before: frozenset[str] = frozenset()  # city level: places used before the window
+
+    def learned(self, when: datetime, n_before: int, settings: DetectorSettings) -> bool:
+        """Whether a use at ``when`` with ``n_before`` earlier events is past learning."""
+        return (when - self.first_time >= timedelta(days=settings.learning_days)
+                and n_before >= settings.learning_min_events)
+
+    def group(self, flagged: dict[str, _Group], country: str, established: Iterable[str],
+              n_before: int, when: datetime) -> _Group:
+        """The alert group of ``country``, opened with the key's history so far if new."""
+        if country not in flagged:
+            flagged[country] = _Group(
+                country, tuple(sorted(established)), n_before,
+                round((when - self.first_time).total_seconds() / 86400, 1))
+        return flagged[country]
 
 
 # NOTE: built only from constants; every value is bound ($1 window start, $2 end, $3 the
@@ -311,8 +325,6 @@ class GeographyDetector:
         event before it can start no new-country, allow-list or travel finding, so only the
         first in-window event and each change of country are needed (see ``_profiles``).
         """
-        learning = timedelta(days=settings.learning_days)
-        first_time = profile.first_time
         seen = set(profile.seen_before)
         flagged: dict[str, _Group] = {}
 
@@ -320,16 +332,11 @@ class GeographyDetector:
             return country in seen and country not in flagged
 
         def group(country: str, n_before: int, when: datetime) -> _Group:
-            if country not in flagged:
-                flagged[country] = _Group(
-                    country, tuple(sorted(seen)), n_before,
-                    round((when - first_time).total_seconds() / 86400, 1))
-            return flagged[country]
+            return profile.group(flagged, country, seen, n_before, when)
 
         for change in profile.changes:
             country, when, n_before = change.country, change.time, change.n_before
-            learned = (when - first_time >= learning
-                       and n_before >= settings.learning_min_events)
+            learned = profile.learned(when, n_before, settings)
             reasons = []
             if allow and country not in allow:
                 reasons.append("outside-allow-list")
@@ -353,24 +360,21 @@ class GeographyDetector:
     def _judge_hops(profile: _Profile, settings: DetectorSettings,
                     flagged: dict[str, _Group]) -> None:
         """City level: blame the hop on the use whose place the key had not used before."""
-        learning = timedelta(days=settings.learning_days)
         known = set(profile.places_before)
         for hop in profile.hops:
-            learned = (hop.time - profile.first_time >= learning
-                       and hop.n_before >= settings.learning_min_events)
-            if learned and not (hop.place in known and hop.previous_place in known):
-                blame_here = hop.place not in known or hop.previous_country is None
-                country = hop.country if blame_here else hop.previous_country
-                if country is not None:
-                    found = flagged.get(country)
-                    if found is None:
-                        found = flagged[country] = _Group(
-                            country, tuple(sorted(profile.seen_before)), hop.n_before,
-                            round((hop.time - profile.first_time).total_seconds() / 86400, 1))
-                    here, there = ((hop.place, hop.previous_place) if blame_here
-                                   else (hop.previous_place, hop.place))
-                    found.travel(there, hop.gap, to=here, km=hop.km)
+            judged = (profile.learned(hop.time, hop.n_before, settings)
+                      and not (hop.place in known and hop.previous_place in known))
+            blame_here = hop.place not in known or hop.previous_country is None
             known.update((hop.place, hop.previous_place))
+            if not judged:
+                continue
+            country = hop.country if blame_here else hop.previous_country
+            if country is None:
+                continue
+            here, there = ((hop.place, hop.previous_place) if blame_here
+                           else (hop.previous_place, hop.place))
+            profile.group(flagged, country, profile.seen_before, hop.n_before,
+                          hop.time).travel(there, hop.gap, to=here, km=hop.km)
 
     def _alert(self, key_id: str, found: _Group, settings: DetectorSettings,
                allow: frozenset[str], travel_within: timedelta) -> Alert:
