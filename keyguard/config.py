@@ -477,7 +477,7 @@ def _short(value: Any) -> str:
 
 def _scrubbed(key: str) -> str:
     """Text for an error message (a key, a quoted value) with pasted secrets redacted."""
-    from keyguard.usage.redact import scrub
+    from keyguard.redact import scrub
 
     return scrub(key)
 

@@ -15,7 +15,7 @@ class KeyguardError(Exception):
         # NOTE: messages quote the values they reject, and a value in the wrong place can be
         # a pasted key (a token in a rule setting, a key where a date belongs); secret-looking
         # tokens are redacted here, once, for every message the error tree carries (issue 8).
-        from keyguard.usage.redact import scrub
+        from keyguard.redact import scrub
 
         message, hint = scrub(message), scrub(hint)
         super().__init__(message)

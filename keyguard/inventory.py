@@ -111,7 +111,7 @@ def scrub_record(record: KeyRecord) -> KeyRecord:
     the state database and the rotation plan start from these records, so one pass here
     covers them all (issue 8, tests/test_leak_guard.py).
     """
-    from keyguard.usage.redact import scrub
+    from keyguard.redact import scrub
 
     tags = {scrub(k): scrub(v) for k, v in record.tags.items()}
     name = scrub(record.name)

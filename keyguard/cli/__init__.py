@@ -53,7 +53,7 @@ def _scrubbed(exc: typer.TyperException) -> typer.TyperException:
     """The same error with any secret-looking text in its message redacted."""
     message = getattr(exc, "message", None)
     if isinstance(message, str):
-        from keyguard.usage.redact import scrub
+        from keyguard.redact import scrub
 
         exc.message = scrub(message)
     return exc

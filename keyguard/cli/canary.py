@@ -383,9 +383,9 @@ def check(
     """
     from keyguard.canary.check import check as run_check
     from keyguard.canary.store import load_all
+    from keyguard.redact import scrub
     from keyguard.state import StateDB
     from keyguard.usage.notify import NotifyError, parse_webhook
-    from keyguard.usage.redact import scrub
 
     app = app_state(ctx)
     config, state_file = _state_file(ctx, state)
@@ -643,7 +643,7 @@ def _litellm_cfg(config: Config, canary: Canary) -> LiteLLMConfig:
 
 def _scrubbed(result: CheckResult) -> CheckResult:
     """Alerts with secret-looking tokens from usage exports (aliases, user agents) redacted."""
-    from keyguard.usage.redact import scrub_alert
+    from keyguard.redact import scrub_alert
 
     return dataclasses.replace(result, alerts=tuple(scrub_alert(a) for a in result.alerts))
 

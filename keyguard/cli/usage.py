@@ -161,10 +161,10 @@ def scan(
     """
     from keyguard.config import state_path
     from keyguard.policies import SEVERITIES
+    from keyguard.redact import scrub
     from keyguard.usage.detectors import DETECTORS
     from keyguard.usage.notify import parse_webhook
-    from keyguard.usage.reader import ImportStats, UsageReader
-    from keyguard.usage.redact import scrub
+    from keyguard.usage.reader import ImportStats, UsageReader, clean_key_id
     from keyguard.usage.render import UsageReport
     from keyguard.usage.settings import load_settings
     from keyguard.usage.store import UsageStore, Window, store_file
@@ -177,7 +177,8 @@ def scan(
     since_at = _parse_since(since)
     countries = tuple(sorted({_country(c) for c in allow_country or ()}))
     recorded, tags = _from_state(config)
-    canaries = tuple(dict.fromkeys([*(_canary_id(c.strip()) for c in canary or () if c.strip()),
+    # a raw key given as --canary is matched by its SHA-256, as the store keeps raw key ids
+    canaries = tuple(dict.fromkeys([*(clean_key_id(c.strip()) for c in canary or () if c.strip()),
                                     *recorded]))
     settings = load_settings(config.usage, where, canaries=canaries,
                              allow_countries=countries, key_tags=tags)
@@ -285,8 +286,8 @@ class _Outcome:
 def _triage(raised: list[Alert], suppressions: tuple[Suppression, ...], minimum: Severity,
             now: datetime, tags_of: TagLookup) -> _Outcome:
     """Suppressions first (an explicit decision), then --min-severity; ids before scrubbing."""
+    from keyguard.redact import scrub_alert
     from keyguard.usage.alerts import alert_id, at_least, sort_key
-    from keyguard.usage.redact import scrub_alert
     from keyguard.usage.render import ReportedAlert, SuppressedAlert
     from keyguard.usage.suppress import apply
 
@@ -329,18 +330,6 @@ def _detector_docs(names: list[str]) -> dict[str, str]:
         module = sys.modules.get(DETECTORS.load(name).__module__)
         docs[name] = (inspect.getdoc(module) if module is not None else None) or ""
     return docs
-
-
-def _canary_id(value: str) -> str:
-    """A ``--canary`` value as the store knows it: a raw key becomes its SHA-256.
-
-    Exports that log a raw key as the key id are stored under the key's SHA-256 (see the
-    reader), so a user who passes the canary's raw key must be matched the same way, and
-    the raw key must never reach an alert or the report.
-    """
-    from keyguard.usage.reader import _clean_key
-
-    return _clean_key(value)
 
 
 def _from_state(config: Config) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
@@ -400,8 +389,8 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
 
     Kept here for other commands' JSON reports (``keyguard canary check``).
     """
+    from keyguard.redact import scrub_alert
     from keyguard.usage.alerts import alert_id
-    from keyguard.usage.redact import scrub_alert
     from keyguard.usage.render import ReportedAlert
     from keyguard.usage.render import alert_dict as contract
 
@@ -426,9 +415,9 @@ def render(report: UsageReport, fmt: UsageFormat, unicode: bool = True) -> str:
 def _stats(stats: ImportStats, added: AddResult, window: Window | None, outcome: _Outcome,
            detectors: list[str], min_severity: str, delivery: Delivery | None) -> dict[str, Any]:
     """The JSON ``stats`` object: import counts, then what happened to each raised alert."""
+    from keyguard.redact import scrub
     from keyguard.serialize import iso
     from keyguard.usage.alerts import report_type
-    from keyguard.usage.redact import scrub
 
     return {
         "files": stats.files,

@@ -241,17 +241,18 @@ class UsageReader:
 
 @functools.lru_cache(maxsize=65536)
 def _clean(text: str) -> str:
-    from keyguard.usage.redact import scrub
+    from keyguard.redact import scrub
 
     return scrub(text)
 
 
 @functools.lru_cache(maxsize=65536)
-def _clean_key(key_id: str) -> str:
+def clean_key_id(key_id: str) -> str:
     """A key id that is itself a secret (a raw key in a gateway log) becomes its SHA-256.
 
     SHA-256 hex of the raw token is what LiteLLM stores as the key's hash, so a raw key in
-    a generic export and the same key's LiteLLM spend rows meet under one id.
+    a generic export and the same key's LiteLLM spend rows meet under one id. ``usage
+    scan --canary`` maps its values through this too, so a raw canary key matches.
     """
     return key_id if _clean(key_id) == key_id else hashlib.sha256(key_id.encode()).hexdigest()
 
@@ -264,8 +265,8 @@ def _sanitised(event: UsageEvent) -> UsageEvent:
     Cached per distinct string, so a million rows of a few hundred aliases cost little.
     """
     changes: dict[str, Any] = {}
-    if _clean_key(event.key_id) != event.key_id:
-        changes["key_id"] = _clean_key(event.key_id)
+    if clean_key_id(event.key_id) != event.key_id:
+        changes["key_id"] = clean_key_id(event.key_id)
     # NOTE: model, region, action and source_host are free text from the export too (a key
     # pasted as the model name reached the store); all of them repeat a few values per log.
     for name in ("key_alias", "principal", "user_agent", "account", "error_code", "model",

@@ -4,7 +4,7 @@
   not): exit 0, 1 or 3 (never 2 for a readable file, never a traceback), each error sample
   on stderr or in the JSON report is ``file:line: reason``, the JSON ``stats`` count what
   the file held, and a key planted in the file appears nowhere in the output.
-* :func:`keyguard.usage.redact.scrub` (what every report and error passes through) on
+* :func:`keyguard.redact.scrub` (what every report and error passes through) on
   arbitrary text, including bytes decoded as UTF-8 or Latin-1: it never raises, is
   idempotent, and leaves no token the classifier calls a secret.
 """
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from keyguard.classify import classify_token
 from keyguard.cli._shared import ExitCode
 from keyguard.fakes import fake_key
-from keyguard.usage.redact import _TOKEN, scrub
+from keyguard.redact import _TOKEN, scrub
 from tests.cli.conftest import Cli
 from tests.cli.conftest import cli as cli  # the fixture
 from tests.fuzz.profiles import CLI_DEADLINE, budget

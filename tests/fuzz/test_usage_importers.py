@@ -35,9 +35,9 @@ from hypothesis import strategies as st
 
 from keyguard.fakes import fake_key
 from keyguard.model import UsageEvent
+from keyguard.redact import scrub
 from keyguard.usage.importers import IMPORTERS
 from keyguard.usage.reader import ImportStats, UsageReader
-from keyguard.usage.redact import scrub
 from tests.fuzz.formats import (
     BY_NAME,
     CONFIG,

@@ -3,7 +3,7 @@
 Why one record: the table, JSON, SARIF and CSV views (one module each, pure
 ``render(report) -> str``) must never disagree about which alerts were raised, their ids,
 order and type names; they all read a :class:`UsageReport` the CLI builds once. Every
-string in it has already passed :func:`keyguard.usage.redact.scrub`, so no format can
+string in it has already passed :func:`keyguard.redact.scrub`, so no format can
 leak a secret-looking value from the input.
 """
 

@@ -1,4 +1,7 @@
-"""Scrub secret-looking tokens out of alert text before any report or notification sees it.
+"""Scrub secret-looking tokens out of any text keyguard shows or keeps.
+
+Used for usage alerts, inventory free text (names, owners, tags: ``inventory.scrub_record``),
+every error message (``errors.KeyguardError``), config messages and Click's usage errors.
 
 Why: usage exports are written by other people's software, and a key alias, a user name
 or an error sample can hold a pasted credential (a LiteLLM key aliased with its own

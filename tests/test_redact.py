@@ -2,7 +2,7 @@
 
 from keyguard.classify import FORMATS
 from keyguard.model import Alert, Severity
-from keyguard.usage.redact import scrub, scrub_alert
+from keyguard.redact import scrub, scrub_alert
 
 ANTHROPIC = "sk-ant-api03-" + "a1B2" * 23 + "xAA"  # pragma: allowlist secret
 GITHUB = "ghp_" + "Z9y8" * 9  # pragma: allowlist secret
