@@ -283,3 +283,6 @@ class UsageEvent:
     cost_usd: float | None = None
     origin: str | None = None  # "file:line" the event came from, for alert evidence
     prompt_markers: str | None = None  # sorted phrasing classes ("reasoning,trap"), usage.prompt_markers
+    # Requests of the key-day this row's prompt analysis stands for (bulk import samples
+    # ordinary prompts); None = 1. Last field: _parallel.py builds events positionally.
+    prompt_weight: float | None = None

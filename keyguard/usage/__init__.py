@@ -30,6 +30,9 @@ prompt_fingerprint     ``sh2:<16 hex>`` SimHash of normalised prompt text (usage
 prompt_chars           prompt length in characters; the text itself is never kept
 prompt_markers         phrasing classes found at import (``reasoning``, ``extraction``,
                        ``trap``, ``topic:*``; usage.prompt_markers), never text
+prompt_weight          requests of the key's UTC day this row's prompt analysis stands
+                       for (bulk import samples prompts); None = 1. Rows not analysed
+                       have no fingerprint/markers; detectors sum weights, not rows
 principal, account     IAM ARN / gateway user / OpenAI user / Anthropic workspace;
                        AWS account / OpenAI project / LiteLLM team
 action, service        CloudTrail eventName + eventSource; LiteLLM call_type

@@ -18,6 +18,10 @@ Invariants:
   twice. This treats files as append-only in time order, which every supported export is.
 * Every row records the import run that inserted it, so a scan can judge exactly the
   events that are new in this run (:meth:`UsageStore.run_range`).
+* ``prompt_weight`` (schema 3) is how many requests of the key's UTC day a row's prompt
+  analysis stands for: a bulk import analyses a sample of prompts, and detectors sum
+  ``coalesce(prompt_weight, 1)`` over analysed rows instead of counting them. NULL (rows of
+  older stores, every per-row importer) means 1; unanalysed rows have no fingerprint.
 * Writes happen in one transaction that the caller commits (:meth:`UsageStore.commit`);
   a run that stops early (``--strict``, a crash) leaves the store as it was, so its events
   are not marked as seen without having been judged.
@@ -41,9 +45,9 @@ if TYPE_CHECKING:
     import duckdb
 
 #: Bump when the table layout changes; an older file is refused, never silently misread.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Columns added since version 1, with their types: an older store is upgraded in place.
-ADDED = {2: (("prompt_markers", "VARCHAR"),)}
+ADDED = {2: (("prompt_markers", "VARCHAR"),), 3: (("prompt_weight", "DOUBLE"),)}
 #: File name of the store inside the state directory (beside ``state.db``).
 STORE_NAME = "usage.duckdb"
 #: Events handed to DuckDB per INSERT (column lists, unnested server-side: fast and bounded).
@@ -77,6 +81,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("cost_usd", "DOUBLE"),
     ("origin", "VARCHAR"),
     ("prompt_markers", "VARCHAR"),
+    ("prompt_weight", "DOUBLE"),
 )
 _NAMES = tuple(name for name, _ in COLUMNS)
 _SELECT = ", ".join(_NAMES)

@@ -1,5 +1,6 @@
 """The DuckDB usage store: insert, dedupe by event id, watermarks across runs, windowed queries."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from keyguard.errors import StateError
 from keyguard.model import UsageEvent
-from keyguard.usage.store import UsageStore, Window, store_file
+from keyguard.usage.store import SCHEMA_VERSION, UsageStore, Window, store_file
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -125,6 +126,7 @@ def test_version_1_store_is_upgraded_in_place_keeping_its_events(tmp_path: Path)
 
     con = duckdb.connect(str(path))  # make it look like a version-1 file
     con.execute("ALTER TABLE events DROP COLUMN prompt_markers")
+    con.execute("ALTER TABLE events DROP COLUMN prompt_weight")
     con.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
     con.close()
     with UsageStore(path) as store:
@@ -132,7 +134,37 @@ def test_version_1_store_is_upgraded_in_place_keeping_its_events(tmp_path: Path)
         store.add([ev(1, event_id="b", line=2)])
         store.commit()
         assert store.count() == 2
-        assert store.query("SELECT value FROM meta WHERE name = 'schema_version'") == [("2",)]
+        assert store.query("SELECT value FROM meta WHERE name = 'schema_version'") == [
+            (str(SCHEMA_VERSION),)]
+
+
+def test_version_2_store_gains_prompt_weight_in_place_keeping_its_analysis(
+        tmp_path: Path) -> None:
+    path = tmp_path / "u.duckdb"
+    analysed = replace(ev(0, event_id="a"), prompt_fingerprint="sh2:00ff00ff00ff00ff",
+                       prompt_markers="reasoning")
+    with UsageStore(path) as store:
+        store.add([analysed])
+        store.commit()
+    import duckdb
+
+    con = duckdb.connect(str(path))  # make it look like a version-2 file (before weights)
+    con.execute("ALTER TABLE events DROP COLUMN prompt_weight")
+    con.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")
+    con.close()
+    with UsageStore(path) as store:
+        # the old row reads back as before, its weight NULL (= 1 for the detectors)
+        assert store.events(Window(T0, T0)) == [analysed]
+        sampled = replace(ev(1, event_id="b", line=2), prompt_fingerprint="sh2:00ff00ff00ff00fe",
+                          prompt_weight=15.625)
+        store.add([sampled])
+        store.commit()
+    with UsageStore(path) as store:
+        assert store.query("SELECT value FROM meta WHERE name = 'schema_version'") == [("3",)]
+        assert store.query("SELECT event_id, prompt_markers, prompt_weight FROM events "
+                           "ORDER BY event_id") == [("a", "reasoning", None), ("b", None, 15.625)]
+        assert [e.prompt_weight for e in store.events(Window(T0, T0 + timedelta(minutes=1)))] \
+            == [None, 15.625]
 
 
 texts = st.none() | st.text(max_size=30)
