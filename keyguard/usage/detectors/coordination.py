@@ -27,6 +27,9 @@ among the keys active that day (``(unattributed)`` excluded, because it mixes ca
     signatures in at least two bands. This is a hash join, never an all-pairs comparison.
     A signature is fresh only if the key did not send it even once in the previous
     ``history-days`` (a variant of an old template that happens to recur today is not new).
+    Counts are sums of ``prompt_weight`` (NULL = 1): when a bulk import analysed only a
+    sample of a key-day's prompts, each analysed one stands for that many requests, so
+    the thresholds still compare estimated requests.
   - ``timing``: minute-level synchrony. Co-active minutes (both keys used in the same
     minute) are compared with what the two keys' hourly activity alone predicts
     (``E`` = the sum over hours of ``a_h * b_h / 60``, active minutes per hour), so business
@@ -66,7 +69,8 @@ the other members, the kinds of links and the timing numbers; evidence carries a
 link counts per kind, the shared IPs and user agents, the number of shared template
 signatures, ``sync_co_minutes``/``sync_expected_minutes`` of the key's most synchronised
 link, and when and how much the key used the shared values (``campaign_events``,
-``campaign_requests``, ``first_seen``/``last_seen``). A request counts as using a shared
+``campaign_requests``, ``first_seen``/``last_seen``; a request found only by its template
+counts its prompt weight). A request counts as using a shared
 template when it matches shared signatures in two bands, so the key's own traffic of that
 day is left out.
 
@@ -122,7 +126,7 @@ _FINGERPRINTED = (f"prompt_fingerprint LIKE '{PREFIX}%' AND "
 # (kind, value) (``vh``) so the big sorts and joins compare integers, not 64-char key ids.
 _TEMPLATE_BANDS = "\n  UNION ALL\n".join(
     f"  SELECT k, day, '{i}' || b AS value, n FROM (SELECT k, day, "  # noqa: S608
-    f"substr(prompt_fingerprint, {len(PREFIX) + 1 + 4 * i}, 4) AS b, count(*) AS n "
+    f"substr(prompt_fingerprint, {len(PREFIX) + 1 + 4 * i}, 4) AS b, sum(pw) AS n "
     f"FROM ev WHERE {_FINGERPRINTED} GROUP BY ALL)" for i in range(4))
 
 #: Shared fresh values per (day, key pair, kind). $1/$2 load range, $3 unattributed,
@@ -130,14 +134,15 @@ _TEMPLATE_BANDS = "\n  UNION ALL\n".join(
 #: $9 max keys per value, $10 common keys.
 _LINKS_SQL = f"""
 WITH ev AS (
-  SELECT hash(key_id) AS k, CAST(time AS DATE) AS day, source_ip, user_agent, prompt_fingerprint
+  SELECT hash(key_id) AS k, CAST(time AS DATE) AS day, source_ip, user_agent, prompt_fingerprint,
+         coalesce(prompt_weight, 1) AS pw
   FROM events WHERE time >= $1 AND time <= $2 AND key_id <> $3
 ),
 tpl AS (
 {_TEMPLATE_BANDS}
 ),
 tpl_total AS (
-  SELECT k, day, count(*) AS total FROM ev WHERE {_FINGERPRINTED} GROUP BY ALL
+  SELECT k, day, sum(pw) AS total FROM ev WHERE {_FINGERPRINTED} GROUP BY ALL
 ),
 tpl_seen AS (
   SELECT k, day, value, n, lag(day) OVER (PARTITION BY hash(k, value) ORDER BY day) AS prev
@@ -234,16 +239,23 @@ LEFT JOIN qm qb ON qb.key_id = t.kb AND qb.day = t.day
 
 #: How much each member used the campaign's shared values (a request matches a template
 #: on two bands, like a pair does). $1 members, $2/$3 window, $4 campaign days, $5 IPs,
-#: $6 user agents, $7 template band values.
+#: $6 user agents, $7 template band values. A row found by its IP or agent is one row; a
+#: row found only by its template stands for its prompt weight (sampled analysis: the
+#: template rows that were not analysed are estimated, not missed).
 _USE_SQL = f"""
-SELECT key_id, count(*), sum(greatest(coalesce(requests, 0), 1)), min(time), max(time),
+SELECT key_id, sum(n), sum(greatest(coalesce(requests, 0), 1) * n), min(time), max(time),
        max(key_alias)
-FROM events
-WHERE key_id IN (SELECT unnest($1::VARCHAR[])) AND time >= $2 AND time <= $3
-  AND CAST(time AS DATE) IN (SELECT unnest($4::DATE[]))
-  AND (source_ip IN (SELECT unnest($5::VARCHAR[]))
-       OR user_agent IN (SELECT unnest($6::VARCHAR[]))
-       OR ({_FINGERPRINTED} AND len(list_intersect([{_BANDS}], $7::VARCHAR[])) >= 2))
+FROM (
+  SELECT key_id, time, requests, key_alias,
+         CASE WHEN source_ip IN (SELECT unnest($5::VARCHAR[]))
+                OR user_agent IN (SELECT unnest($6::VARCHAR[])) THEN 1
+              WHEN {_FINGERPRINTED} AND len(list_intersect([{_BANDS}], $7::VARCHAR[])) >= 2
+              THEN coalesce(prompt_weight, 1) END AS n
+  FROM events
+  WHERE key_id IN (SELECT unnest($1::VARCHAR[])) AND time >= $2 AND time <= $3
+    AND CAST(time AS DATE) IN (SELECT unnest($4::DATE[]))
+)
+WHERE n IS NOT NULL
 GROUP BY key_id
 """  # noqa: S608
 
@@ -467,6 +479,7 @@ class CoordinationDetector:
             if key not in use or key in alerted:
                 continue  # its shared use fell outside this window, or was alerted before
             events, requests, first, last, alias = use[key]
+            events, requests = round(events), round(requests)
             others = [m for m in members if m != key]
             near = sorted({b if a == key else a for a, b in campaign.edges if key in (a, b)})
             named = ", ".join(others[:_NAMED]) + (

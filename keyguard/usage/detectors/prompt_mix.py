@@ -68,6 +68,15 @@ ratio shift (distillation), ``medium`` otherwise. Evidence names the reasons, th
 divergences and thresholds, top models and buckets of baseline and day, cluster sizes and
 marker shares. ``(unattributed)`` events are not judged.
 
+**Sampled analysis.** A bulk import may analyse only a sample of a key-day's ordinary
+prompts and give each analysed row a ``prompt_weight``: how many of the day's requests its
+analysis stands for (NULL = 1; rows left out have no fingerprint or markers, and prompts
+that may be extraction attempts or hold a trap string are always analysed, weight 1).
+Every prompt count above is therefore a sum of weights over analysed rows, an unbiased
+estimate of what analysing every prompt would count, so thresholds keep their meaning
+in requests. Only the template sample rate uses analysed *rows*, and ``trap`` counts the
+rows that hold a trap string (each one is a prompt actually seen).
+
 Cost: a handful of DuckDB GROUP BYs over the window plus the baseline period, and a
 Hamming-distance join only for days with enough prompts; per-event objects are loaded
 only for keys that alert.
@@ -203,10 +212,11 @@ class _Day:
     """Aggregates of one key on one day (``age`` days before the window end)."""
 
     requests: float = 0.0
-    texts: int = 0
-    reasoning: int = 0
-    extraction: int = 0
-    trap: int = 0
+    texts: float = 0.0  # analysed prompts, as estimated requests (sum of prompt weights)
+    rows: int = 0  # analysed (fingerprinted) rows: what the template sample is drawn from
+    reasoning: float = 0.0  # weighted, like texts
+    extraction: float = 0.0  # weighted, like texts
+    trap: int = 0  # rows with a trap string (always analysed, never sampled)
     first: datetime | None = None
     last: datetime | None = None
     dims: dict[str, dict[str, float]] = field(
@@ -254,6 +264,7 @@ def _merge(days: Iterable[_Day]) -> _Day:
     for d in days:
         out.requests += d.requests
         out.texts += d.texts
+        out.rows += d.rows
         out.reasoning += d.reasoning
         out.extraction += d.extraction
         out.trap += d.trap
@@ -303,7 +314,9 @@ class PromptMixDetector:
         return (
             "SELECT key_id, (epoch_ms($end) - epoch_ms(time)) // 86400000 AS age, "
             "time >= $start AS cur, greatest(requests, 1) AS w, time, model, input_tokens, "
-            "output_tokens, requests, prompt_chars, prompt_fingerprint, prompt_markers "
+            "output_tokens, requests, prompt_chars, prompt_fingerprint, prompt_markers, "
+            # the requests this row's prompt analysis stands for (NULL: analysed alone)
+            "coalesce(prompt_weight, 1) AS pw "
             "FROM events WHERE time >= $lo AND time <= $end "
             "AND key_id IN (SELECT unnest($keys::VARCHAR[]))")
 
@@ -317,19 +330,24 @@ class PromptMixDetector:
         keys: dict[str, _Key] = {}
         totals = self._q(store, f"""
             WITH ev AS ({base})
-            SELECT key_id, age, cur, sum(w), count(prompt_fingerprint),
-                   count_if(contains(coalesce(prompt_markers, ''), 'reasoning')),
-                   count_if(contains(coalesce(prompt_markers, ''), 'extraction')),
+            SELECT key_id, age, cur, sum(w),
+                   coalesce(sum(pw) FILTER (WHERE prompt_fingerprint IS NOT NULL), 0),
+                   count(prompt_fingerprint),
+                   coalesce(sum(pw) FILTER (WHERE contains(coalesce(prompt_markers, ''),
+                                                           'reasoning')), 0),
+                   coalesce(sum(pw) FILTER (WHERE contains(coalesce(prompt_markers, ''),
+                                                           'extraction')), 0),
                    count_if(contains(coalesce(prompt_markers, ''), 'trap')), min(time), max(time)
             FROM ev GROUP BY ALL""", params)  # noqa: S608
-        for key_id, age, cur, w, texts, reasoning, extraction, trap, first, last in totals:
+        for key_id, age, cur, w, texts, rows, reasoning, extraction, trap, first, last in totals:
             info = keys.setdefault(key_id, _Key())
             for target in ([info.history, info.current] if cur else [info.history]):
                 day = target.setdefault(int(age), _Day())
                 day.requests += float(w)
-                day.texts += int(texts)
-                day.reasoning += int(reasoning)
-                day.extraction += int(extraction)
+                day.texts += float(texts)
+                day.rows += int(rows)
+                day.reasoning += float(reasoning)
+                day.extraction += float(extraction)
                 day.trap += int(trap)
                 day.first = first if day.first is None else min(day.first, first)
                 day.last = last if day.last is None else max(day.last, last)
@@ -393,9 +411,11 @@ class PromptMixDetector:
         template. Then, per key, centroids of different days that are the same template
         are merged, and each distinct one is counted against the key's prompts of every
         day once: that gives the baseline share, topics and reasoning inside the cluster.
+        Cluster sizes are sums of prompt weights (estimated requests); the sample rate
+        comes from the day's analysed rows, since only they can be drawn.
         """
         floor = min(params.template_min_requests, params.sweep_min_requests)
-        wanted = [(k, age, math.ceil(day.texts / _SAMPLE)) for k, info in keys.items()
+        wanted = [(k, age, max(1, math.ceil(day.rows / _SAMPLE))) for k, info in keys.items()
                   for age, day in info.current.items()
                   if day.texts >= floor and (k, age) in learned]
         if not wanted:
@@ -411,7 +431,7 @@ class PromptMixDetector:
             WITH ev AS ({self._base_sql()}),
             want AS (SELECT unnest($wk::VARCHAR[]) AS key_id, unnest($wa::BIGINT[]) AS age,
                             unnest($wm::UBIGINT[]) AS m),
-            picked AS (SELECT e.key_id, e.age, e.prompt_fingerprint AS fp, count(*) AS n
+            picked AS (SELECT e.key_id, e.age, e.prompt_fingerprint AS fp, sum(e.pw) AS n
                        FROM ev e JOIN want USING (key_id, age)
                        WHERE e.cur AND e.prompt_fingerprint IS NOT NULL
                          AND hash(e.time, e.prompt_fingerprint) % want.m = 0
@@ -465,31 +485,34 @@ class PromptMixDetector:
                          unnest($ci::BIGINT[]) AS idx),
             -- NOTE: parse each fingerprint once here; inside the join condition DuckDB
             -- would parse it once per (row, centroid) pair (5x slower at 1M events).
-            mine AS (SELECT age, cur, key_id, prompt_markers,
+            mine AS (SELECT age, cur, key_id, prompt_markers, pw,
                             {_HEX.format("prompt_fingerprint")} AS h
                      FROM ev WHERE key_id IN (SELECT key_id FROM c)
                      AND prompt_fingerprint IS NOT NULL)
             SELECT c.idx, e.age, e.cur,
                    regexp_extract(coalesce(e.prompt_markers, ''), 'topic:([a-z]+)', 1),
-                   count(*), count_if(contains(coalesce(e.prompt_markers, ''), 'reasoning'))
+                   sum(e.pw), coalesce(sum(e.pw) FILTER (
+                       WHERE contains(coalesce(e.prompt_markers, ''), 'reasoning')), 0)
             FROM c JOIN mine e ON e.key_id = c.key_id
             WHERE e.h IS NOT NULL AND bit_count(xor(c.centre, e.h)) <= $bits
             GROUP BY ALL""", bind)  # noqa: S608
-        # per distinct centroid: members by age (in window or not); in-window topics
-        by_age: dict[int, dict[int, int]] = {}
-        current: dict[tuple[int, int], tuple[dict[str, int], int, int]] = {}
+        # per distinct centroid: members by age (in window or not); in-window topics; all
+        # of them estimated requests (sums of prompt weights)
+        by_age: dict[int, dict[int, float]] = {}
+        current: dict[tuple[int, int], tuple[dict[str, float], float, float]] = {}
         for idx, age, cur, topic, n, reasoning in rows:
             ages = by_age.setdefault(int(idx), {})
-            ages[int(age)] = ages.get(int(age), 0) + int(n)
+            ages[int(age)] = ages.get(int(age), 0.0) + float(n)
             if cur:
-                topics, members, count = current.get((int(idx), int(age)), ({}, 0, 0))
+                topics, members, count = current.get((int(idx), int(age)), ({}, 0.0, 0.0))
                 if topic:
-                    topics[topic] = topics.get(topic, 0) + int(n)
-                current[(int(idx), int(age))] = (topics, members + int(n), count + int(reasoning))
+                    topics[topic] = topics.get(topic, 0.0) + float(n)
+                current[(int(idx), int(age))] = (topics, members + float(n),
+                                                 count + float(reasoning))
         for (_key_id, age), entry in out.items():
             ages = by_age.get(entry["centre"], {})
             entry["baseline"] = sum(n for a, n in ages.items() if age < a <= age + days)
-            topics, members, reasoning = current.get((entry["centre"], age), ({}, 0, 0))
+            topics, members, reasoning = current.get((entry["centre"], age), ({}, 0.0, 0.0))
             entry["topics"], entry["members"], entry["reasoning"] = topics, members, reasoning
         return out
 
@@ -535,9 +558,9 @@ class PromptMixDetector:
         if (day.extraction >= params.extraction_min_requests and day.texts
                 and day.extraction / day.texts > params.extraction_factor * base_extraction):
             reasons.append("extraction")
-            parts.append(f"{day.extraction} of {day.texts} prompts try to extract the system "
-                         f"prompt (baseline {100 * base_extraction:.1f}%)")
-            evidence["extraction_requests"] = day.extraction
+            parts.append(f"{round(day.extraction)} of {round(day.texts)} prompts try to extract "
+                         f"the system prompt (baseline {100 * base_extraction:.1f}%)")
+            evidence["extraction_requests"] = round(day.extraction)
             evidence["extraction_baseline_share"] = round(base_extraction, 4)
             score += 5
         if learned:
@@ -658,15 +681,16 @@ class PromptMixDetector:
             return 0.0
         score = 0.0
         new_template = False
+        members = 0.0  # estimated requests in the day's largest template cluster
         if template is not None and base.texts:
-            members = int(template["members"])
+            members = float(template["members"])
             share = members / day.texts
             known = template["baseline"] / base.texts
             new_template = (known < params.template_known_share)
-            evidence["template_requests"] = members
+            evidence["template_requests"] = round(members)
             evidence["template_share"] = round(share, 3)
             evidence["template_baseline_share"] = round(known, 4)
-            topics: dict[str, int] = template["topics"]
+            topics: dict[str, float] = template["topics"]
             if new_template and members >= params.sweep_min_requests and \
                     len(topics) >= params.sweep_min_topics:
                 evenness = _evenness(topics.values())
@@ -674,7 +698,7 @@ class PromptMixDetector:
                 evidence["sweep_evenness"] = round(evenness, 3)
                 if evenness >= params.sweep_min_evenness:
                     reasons.append("topic-sweep")
-                    parts.append(f"one new template of {members} prompts cycles through "
+                    parts.append(f"one new template of {round(members)} prompts cycles through "
                                  f"{len(topics)} topics ({', '.join(sorted(topics))})")
                     score += 3
             big = members >= params.template_min_requests and share >= params.template_min_share
@@ -698,10 +722,9 @@ class PromptMixDetector:
             # the key or comes with another change of what the key is asked.
             if flood or any(r.endswith("-shift") or r in ("reasoning", "topic-sweep")
                             for r in reasons):
-                members = int(evidence["template_requests"])
                 reasons.append("templated")
-                parts.append(f"a new prompt template carries {members} of {day.texts} "
-                             f"prompts ({100 * members / day.texts:.0f}%)"
+                parts.append(f"a new prompt template carries {round(members)} of "
+                             f"{round(day.texts)} prompts ({100 * members / day.texts:.0f}%)"
                              + (f", {day.requests / max(typical, 1):.1f}x the usual daily "
                                 "volume" if flood else ""))
                 score += 1
@@ -755,7 +778,7 @@ class PromptMixDetector:
         )
 
 
-def _evenness(counts: Iterable[int]) -> float:
+def _evenness(counts: Iterable[float]) -> float:
     """Normalised Shannon entropy of counts: 1 = perfectly even, 0 = one value."""
     values = [c for c in counts if c > 0]
     total = sum(values)
