@@ -1,6 +1,8 @@
 """Shared builders for detector tests: synthetic keys with weeks of office traffic."""
 
+import random
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from keyguard.model import Alert, UsageEvent
@@ -41,3 +43,34 @@ def scan(events: list[UsageEvent], window: Window | None = None,
         settings = settings or DetectorSettings()
         return [alert for name in DETECTORS.names() if only in (None, name)
                 for alert in DETECTORS.load(name)().evaluate(store, span, NOW, settings)]
+
+
+#: Markers whose prompts a bulk import always analyses (its SQL prefilter finds them).
+FORCED = ("extraction", "trap")
+
+
+def sampled(events: Iterable[UsageEvent], k: int = 32) -> list[UsageEvent]:
+    """``events`` as a sampling bulk import stores them: per key and UTC day, ``k`` prompts.
+
+    Prompts marked ``extraction`` or ``trap`` are always analysed (weight 1). Of the other
+    analysed prompts of a key-day, ``k`` are kept with weight ``n / k`` (all of them, weight
+    1, when there are at most ``k``); the rest lose fingerprint, markers and weight but keep
+    everything else (size, tokens, model). Events without a prompt stay as they are. The
+    pick is seeded by the key and day, so a test sees the same store on every run.
+    """
+    days: dict[tuple[str, str], list[int]] = {}
+    out = list(events)
+    for i, e in enumerate(out):
+        if e.prompt_fingerprint is None and e.prompt_markers is None:
+            continue
+        if any(m in (e.prompt_markers or "").split(",") for m in FORCED):
+            out[i] = replace(e, prompt_weight=1.0)
+            continue
+        days.setdefault((e.key_id, e.time.astimezone(UTC).date().isoformat()), []).append(i)
+    for (key, day), rows in days.items():
+        keep = set(random.Random(f"{key}|{day}").sample(rows, min(k, len(rows))))
+        weight = len(rows) / len(keep)
+        for i in rows:
+            out[i] = replace(out[i], prompt_weight=weight) if i in keep else replace(
+                out[i], prompt_fingerprint=None, prompt_markers=None, prompt_weight=None)
+    return out

@@ -9,6 +9,7 @@ legitimate look-alikes (must stay silent).
 import functools
 import random
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from keyguard.usage.detectors.coordination import CoordinationParams
 from keyguard.usage.prompt import fingerprint
 from keyguard.usage.settings import load_settings
 from keyguard.usage.store import Window
-from tests.usage.detectors.common import START
+from tests.usage.detectors.common import START, sampled
 from tests.usage.detectors.common import scan as scan_all
 
 NAT = "3.3.3.3"
@@ -396,3 +397,45 @@ def test_dense_groups_need_two_links_per_member() -> None:
 def test_merge_overlapping_joins_groups_sharing_a_member() -> None:
     groups = [frozenset("ab"), frozenset("cd"), frozenset("bx"), frozenset("yd"), frozenset("z")]
     assert merge_overlapping(groups) == [[0, 2], [1, 3], [4]]
+
+
+# -- sampled prompt analysis (bulk import: weights instead of every prompt) ----------------
+
+def test_sampled_analysis_links_the_same_campaign_as_full_analysis() -> None:
+    # linked by a shared template and timing only (own address per key, the org's agent),
+    # and by all four kinds: the sampled store (32 analysed prompts per key-day, weighted)
+    # must find the same members and links, with estimated use close to the real one
+    for attack in (campaign(VICTIMS, day=22, agent=AGENT),
+                   campaign(VICTIMS, day=22, ips=["198.51.100.7", "198.51.100.8"])):
+        events = office(STAFF, 28) + attack
+        full, thin = scan(events), scan(sampled(events))
+        assert sorted(a.subject for a in full) == VICTIMS
+        assert [(a.subject, a.evidence["group_id"]) for a in thin] == \
+            [(a.subject, a.evidence["group_id"]) for a in full]
+        for a, b in zip(full, thin, strict=True):
+            assert [b.evidence[f"links_{k}"] for k in ("ip", "template", "user_agent", "timing")] \
+                == [a.evidence[f"links_{k}"] for k in ("ip", "template", "user_agent", "timing")]
+            for name in ("campaign_events", "campaign_requests", "shared_template_signatures"):
+                assert float(b.evidence[name]) == pytest.approx(float(a.evidence[name]), rel=0.3)
+
+
+def test_sampled_look_alikes_stay_silent() -> None:
+    rng = random.Random(9)
+    launch = [event(key, START + timedelta(days=day, hours=13, seconds=rng.uniform(0, 8 * 3600)),
+                    NAT, prompt=campaign_prompt(rng))
+              for day in range(21, 28) if (START + timedelta(days=day)).weekday() < 5
+              for key in STAFF[:5] for _ in range(30)]
+    harness = [f"eval-{i}" for i in range(5)]
+    nightly = [e for day in range(28) for e in campaign(
+        harness, day=day, hour=1, hours=2, ips=["10.9.9.9"], agent="evalkit/3", seed=day)]
+    assert scan(sampled(office(STAFF, 28) + launch + nightly)) == []
+
+
+def test_template_evidence_counts_prompt_weights_not_analysed_rows() -> None:
+    # 8 analysed prompts per key-day: as weighted estimates the campaign's template
+    # signatures pass template-min-events; as 8 rows each they mostly do not
+    thin = sampled(office(STAFF, 28) + campaign(VICTIMS, day=22, agent=AGENT), k=8)
+    weighted = scan(thin)
+    assert len(weighted) >= CoordinationParams().min_group
+    assert {a.subject for a in weighted} <= set(VICTIMS)
+    assert scan([replace(e, prompt_weight=None) for e in thin]) == []
