@@ -286,6 +286,13 @@ class UsageConfig:
     max_record_bytes: int = 32 * 1024 * 1024
     max_error_samples: int = 20
     geo: bool = True  # resolve source_ip to a country with the offline iptocc table
+    # LiteLLM JSONL files of at least this many MiB are loaded by DuckDB (usage/bulk.py);
+    # 0 = every such file, -1 = never (row by row, every prompt analysed).
+    bulk_min_mb: int = 64
+    # Bulk loads analyse at most this many ordinary prompts per key and UTC day (weighted);
+    # prompts that may be extraction attempts or hold trap strings are always analysed.
+    # 0 = analyse every prompt.
+    prompt_sample: int = 32
     generic: UsageGenericConfig = field(default_factory=UsageGenericConfig)
     # [usage.detectors]: shared detector settings plus one table per detector id; validated
     # by keyguard.usage.settings against each detector's Params (unknown keys are errors).

@@ -126,7 +126,8 @@ VALID: dict[str, Config] = {
                       "expires": datetime.date(2027, 3, 31)},),
         ),
         usage=UsageConfig(
-            max_record_bytes=1048576, max_error_samples=5, geo=False,
+            max_record_bytes=1048576, max_error_samples=5, geo=False, bulk_min_mb=16,
+            prompt_sample=64,
             generic=UsageGenericConfig(
                 time="ts", key="api_key_id", key_alias="alias", ip="client_ip", region="region",
                 model="model", input_tokens="in", output_tokens="out", cached_tokens="cached",

@@ -195,7 +195,7 @@ def scan(
     threshold = SEVERITIES[fail_on.value]
     detectors = [n for n in DETECTORS.names() if n not in settings.disabled]
     with UsageStore(path) as store:
-        added = store.add(reader.events(paths, stats), since=since_at)
+        added = store.add(reader.items(paths, stats), since=since_at)
         progress.done()
         if strict and stats.errors:
             for sample in stats.error_samples:

@@ -28,6 +28,7 @@ from keyguard.config import UsageConfig
 from keyguard.errors import UsageError
 from keyguard.model import UsageEvent
 from keyguard.usage import _parallel
+from keyguard.usage.bulk import BulkFile, eligible
 from keyguard.usage.importers import IMPORTERS, Importer, RowError
 
 #: How many decompressed bytes auto-detection looks at.
@@ -61,6 +62,9 @@ class ImportStats:
     skipped_files: list[str] = field(default_factory=list)
     files_per_format: Counter[str] = field(default_factory=Counter)
     events_per_format: Counter[str] = field(default_factory=Counter)
+    bulk_files: int = 0  # files loaded by DuckDB (keyguard.usage.bulk)
+    prompts_analysed: int = 0  # of those files: prompts fingerprinted and classified
+    prompts_estimated: int = 0  # of those files: prompts counted through sample weights
 
     def add_error(self, error: RowError) -> None:
         """Count one bad row (line 0: a whole file) and keep a sample while there is room."""
@@ -133,10 +137,28 @@ class UsageReader:
             UsageError: an input does not exist (raised before any file is read).
 
         """
+        return cast("Iterator[UsageEvent]", self._items(inputs, stats, bulk=False))
+
+    def items(self, inputs: Iterable[str | Path], stats: ImportStats
+              ) -> Iterator[UsageEvent | BulkFile]:
+        """Like :meth:`events`, but a large LiteLLM JSONL file comes as one :class:`BulkFile`.
+
+        :meth:`UsageStore.add <keyguard.usage.store.UsageStore.add>` loads such a file with
+        DuckDB (``keyguard.usage.bulk``); if that declines, the file is read row by row here.
+        """
+        return self._items(inputs, stats, bulk=True)
+
+    def _items(self, inputs: Iterable[str | Path], stats: ImportStats, *, bulk: bool
+               ) -> Iterator[UsageEvent | BulkFile]:
         files = self.expand(inputs)
         batch: list[UsageEvent] = []
         for path, explicit in files:
-            for event in self.read_file(path, stats, explicit=explicit):
+            for event in self.read_file(path, stats, explicit=explicit, bulk=bulk):
+                if isinstance(event, BulkFile):
+                    yield from self._geo(batch)  # keep file order
+                    batch = []
+                    yield event
+                    continue
                 batch.append(event)
                 if len(batch) >= _GEO_BATCH:
                     yield from self._geo(batch)
@@ -144,8 +166,8 @@ class UsageReader:
         yield from self._geo(batch)
 
     def read_file(
-        self, path: Path, stats: ImportStats, *, explicit: bool = True
-    ) -> Iterator[UsageEvent]:
+        self, path: Path, stats: ImportStats, *, explicit: bool = True, bulk: bool = False
+    ) -> Iterator[UsageEvent | BulkFile]:
         """Events of one file (no country lookup); its bad rows are counted in ``stats``."""
         where = str(path)
         try:
@@ -169,6 +191,20 @@ class UsageReader:
             return
         stats.files += 1
         stats.files_per_format[importer.name] += 1
+        if bulk and eligible(path, head, importer.name, self._config):
+            job = BulkFile(path, self._config)
+            yield job  # the consumer loads it, or leaves job.loaded None to decline
+            if job.loaded is not None:
+                loaded = job.loaded
+                kept = loaded.rows - loaded.file_duplicates
+                stats.records += loaded.rows
+                stats.duplicates += loaded.file_duplicates
+                stats.events += kept
+                stats.events_per_format[importer.name] += kept
+                stats.bulk_files += 1
+                stats.prompts_analysed += loaded.analysed
+                stats.prompts_estimated += loaded.estimated
+                return
         try:
             if _parallel.suitable(path, head):
                 yield from self._counted(_parallel.read(path, importer, self._config), stats)
@@ -193,7 +229,7 @@ class UsageReader:
                 continue
             stats.events += 1
             stats.events_per_format[item.source_format] += 1
-            yield _sanitised(item)
+            yield sanitised(item)
 
     def _detect(self, head: bytes, path: str) -> Importer | None:
         for importer in self.importers():
@@ -257,7 +293,7 @@ def clean_key_id(key_id: str) -> str:
     return key_id if _clean(key_id) == key_id else hashlib.sha256(key_id.encode()).hexdigest()
 
 
-def _sanitised(event: UsageEvent) -> UsageEvent:
+def sanitised(event: UsageEvent) -> UsageEvent:
     """The event with secret-looking text scrubbed before it reaches the store.
 
     Exports are written by other software: an alias, a user agent or a principal can hold

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from keyguard.errors import StateError
 from keyguard.model import UsageEvent
+from keyguard.usage.bulk import BulkFile
 
 if TYPE_CHECKING:
     import duckdb
@@ -241,11 +242,15 @@ class UsageStore:
                                 "source_format = ?", [source, source_format]).fetchone()
         return _aware(row[0]) if row else None
 
-    def add(self, events: Iterable[UsageEvent], since: datetime | None = None) -> AddResult:
+    def add(self, events: Iterable[UsageEvent | BulkFile], since: datetime | None = None
+            ) -> AddResult:
         """Import events as one new run, skipping what earlier runs already stored.
 
-        Events older than ``since`` are skipped (and counted). Call :meth:`commit` to keep
-        the result; until then the run is invisible to other connections.
+        Events older than ``since`` are skipped (and counted). A :class:`BulkFile` among
+        the items (see :meth:`UsageReader.items`) is loaded by DuckDB in this run, after
+        the events before it; if the bulk path declines it, ``loaded`` stays None and the
+        reader sends the file's events one by one instead. Call :meth:`commit` to keep the
+        result; until then the run is invisible to other connections.
         """
         self._begin()
         run = int(self._fetch1("SELECT value FROM meta WHERE name = 'last_run'")) + 1
@@ -255,6 +260,13 @@ class UsageStore:
         counts = {"below": 0, "since": 0, "inserted": 0, "offered": 0}
         batch: list[UsageEvent] = []
         for event in events:
+            if isinstance(event, BulkFile):
+                if batch:  # earlier events first: the bulk load dedupes against them
+                    counts["inserted"] += self._insert(batch, run)
+                    counts["offered"] += len(batch)
+                    batch = []
+                self._bulk(event, run, since, counts, new_marks)
+                continue
             if since is not None and event.time < since:
                 counts["since"] += 1
                 continue
@@ -285,6 +297,26 @@ class UsageStore:
         return AddResult(run=run, inserted=counts["inserted"],
                          duplicates=counts["offered"] - counts["inserted"],
                          below_watermark=counts["below"], before_since=counts["since"])
+
+    def _bulk(self, job: BulkFile, run: int, since: datetime | None, counts: dict[str, int],
+              new_marks: dict[tuple[str, str], datetime]) -> None:
+        """Load one file with DuckDB (``keyguard.usage.bulk``); sets ``job.loaded`` on success."""
+        from keyguard.usage.bulk import FORMAT, load
+
+        where = (str(job.path), FORMAT)
+        loaded = load(job, self._con, run, _naive(since), _naive(self.watermark(*where)),
+                      _NAMES)
+        if loaded is None:
+            return
+        job.loaded = loaded
+        counts["inserted"] += loaded.inserted
+        counts["offered"] += loaded.inserted + loaded.stored_duplicates
+        counts["below"] += loaded.below_watermark
+        counts["since"] += loaded.before_since
+        if loaded.latest is not None:
+            latest = loaded.latest.replace(tzinfo=UTC)
+            if where not in new_marks or latest > new_marks[where]:
+                new_marks[where] = latest
 
     def _insert(self, batch: Sequence[UsageEvent], run: int) -> int:
         """INSERT OR IGNORE one batch as numpy columns; returns the rows actually inserted.

@@ -98,9 +98,7 @@ def event_from_row(row: object, origin: str | None = None,
         "metadata.additional_usage_values.cache_read_input_tokens",
     )
     request = as_mapping(row.get("proxy_server_request"))
-    text = prompt.messages_text(_messages(row.get("messages"))) or prompt.messages_text(
-        _messages(request.get("messages") or request.get("prompt"))
-    )
+    text = prompt_text(row.get("messages"), request)
     headers = as_mapping(request.get("headers"))
     agent = (
         opt_str(row.get("user_agent"), "user_agent")
@@ -138,6 +136,12 @@ def event_from_row(row: object, origin: str | None = None,
         cost_usd=opt_float(row.get("spend"), "spend"),
         origin=origin,
     )
+
+
+def prompt_text(messages: object, request: Mapping[str, object]) -> str | None:
+    """The prompt of a row: its ``messages``, else ``proxy_server_request`` messages or prompt."""
+    return prompt.messages_text(_messages(messages)) or prompt.messages_text(
+        _messages(request.get("messages") or request.get("prompt")))
 
 
 def _messages(value: object) -> object:

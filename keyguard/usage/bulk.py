@@ -1,0 +1,584 @@
+"""Bulk import of large LiteLLM JSONL spend logs: DuckDB reads the rows, Python sees a sample.
+
+Why: the row-by-row importer costs ~100-200 us of Python per LiteLLM row (JSON decode, a
+SimHash and phrasing markers of the prompt, the event object), so a 1M-row daily log took
+minutes, while DuckDB reads the same file in seconds. Here DuckDB parses the file into a
+staging table, and Python only touches what needs Python:
+
+* **Distinct values.** Fields that repeat (key hash, alias, team, user, model, call type,
+  IP, user agent, status, cached-token details) are read as raw JSON text; each distinct
+  combination is decoded and mapped by the row importer's own code
+  (:func:`~keyguard.usage.importers.litellm.event_from_row`, then the reader's
+  sanitising), so names, fallbacks, scrubbing and countries are exactly those of a
+  row-by-row read. A log repeats a few thousand combinations a million times.
+* **Prompt analysis on a sample.** Every row gets its prompt length from SQL. The SimHash
+  and the phrasing markers (see ``keyguard.usage.prompt_markers``) are computed for at
+  most ``[usage] prompt-sample`` ordinary prompts per key and UTC day, each stored with
+  ``prompt_weight`` = ordinary prompts of that key-day / sampled ones, so the detectors'
+  sums of weights estimate the counts a full analysis would give. Prompts that *could* be
+  an extraction attempt or contain a trap string are never left to chance: a cheap SQL
+  pre-filter (one case-insensitive RE2 alternation of literals that every extraction
+  phrase and every trap string contains) picks them, and all of them are analysed with
+  weight 1. Key-days with fewer prompts than the cap are analysed in full.
+
+Exactness: a file is taken by this path only if every row is of the plain shape (see
+:data:`_BAD`: typed tokens, ISO times, string ids, ``messages`` a list of objects whose
+``content`` is text). Rows whose prompt has another shape (content parts, a bare string,
+``proxy_server_request`` only) are read by Python from their raw JSON. Anything else (a
+row the row importer would reject, a line DuckDB cannot parse, too many distinct values)
+makes :func:`load` decline, and the reader reads the file row by row as before, with its
+``file:line`` errors. Stored events carry ``origin`` = the file (no line numbers).
+
+Memory: DuckDB stages the file with a memory limit and spills to its temp directory; the
+prompt sample is ~cap x key-days texts.
+"""
+
+# NOTE: every SQL string in this module is assembled from module constants and column names;
+# values (paths, times, patterns) are bound parameters.
+# ruff: noqa: S608
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keyguard.config import UsageConfig
+from keyguard.usage.importers._common import BadRow
+
+if TYPE_CHECKING:
+    import duckdb
+
+#: Format handled here (the ``source_format`` of the stored events).
+FORMAT = "litellm"
+#: Distinct combinations of one field group above which the file is read row by row.
+MAX_DISTINCT = 100_000
+#: DuckDB memory while staging; larger files spill to its temp directory.
+MEMORY_LIMIT = "1GB"
+#: Sampled prompts analysed in one worker task.
+_CHUNK = 2_000
+#: Below this many prompts analysis runs in this process (workers cost ~0.3 s to start).
+_PARALLEL_MIN = 6_000
+_DUMMY_TIME = "2000-01-01T00:00:00"
+
+#: Literals of which every extraction phrase of ``prompt_markers`` contains at least one
+#: (lower-case; matched case-insensitively). tests/usage/test_bulk.py checks the phrases.
+EXTRACTION_LITERALS = (
+    "ignore ", "disregard ", "forget ", "override ", "bypass ", "repeat ", "system prompt",
+    "system message", "initial instructions", "original instructions",
+    "hidden instructions", "developer message", "preprompt", "pre-prompt",
+    "instructions you were given", "what were your", "what are your", "what was your",
+    "what is your", "above this", "before this", "above the first", "before the first")
+
+_COLUMNS = (
+    "{'request_id': 'JSON', 'api_key': 'JSON', 'startTime': 'VARCHAR', 'prompt_tokens': 'JSON', "
+    "'completion_tokens': 'JSON', 'spend': 'JSON', 'user': 'JSON', 'team_id': 'JSON', "
+    "'call_type': 'JSON', 'model': 'JSON', 'model_group': 'JSON', "
+    "'requester_ip_address': 'JSON', 'user_agent': 'JSON', 'status': 'JSON', "
+    "'messages': 'JSON', 'proxy_server_request': 'STRUCT(messages JSON, prompt JSON, "
+    "headers JSON)', 'metadata': 'STRUCT(user_api_key JSON, user_api_key_alias JSON, "
+    "user_api_key_user_id JSON, user_api_key_team_id JSON, requester_ip_address JSON, "
+    "user_agent JSON, status JSON, error_information JSON, additional_usage_values JSON)'}")
+
+# Field groups: raw JSON text, mapped per distinct combination (see _map_groups).
+_IDENT = ("api_key", "m_user_api_key", "m_alias", "usr", "m_user_id", "team_id", "m_team_id",
+          "call_type", "model", "model_group")
+_SOURCE = ("ip", "m_ip")
+_MISC = ("user_agent", "m_user_agent", "h_ua", "h_ua2", "status", "m_status", "m_error_code",
+         "u_cache_read", "u_cached", "u_cached_dotted")
+
+#: Times both DuckDB and ``datetime.fromisoformat`` read the same way (else: row by row).
+_TIME = (r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]([01]\d|2[0-3]):[0-5]\d"
+         r"(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$")
+#: Characters ``str.strip`` removes, as an RE2 class.
+_SPACE = (r"[\s\x0b\x1c-\x1f\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+          r"\x{205f}\x{3000}]")
+_COUNT = r"^\d{1,18}$"
+_FLOAT = r"^-?\d{1,20}(\.\d{1,40})?([eE][-+]?\d{1,3})?$"
+_NOT_OBJECT = "({0} IS NOT NULL AND {0} NOT LIKE '{{%' AND {0} <> 'null')"
+
+#: Messages the SQL text extraction may not read as Python does: a ``content`` that is not
+#: a string or null (parts, numbers), or a top-level element that is not an object
+#: (``["``, ``},"``; also inside nested objects, which only sends those rows to Python).
+_ODD_MESSAGES = r'"content":[^"n]|(^\[|\},|\],)[^{]'
+
+# NOTE: the SQL below is assembled from the constants above only; values are parameters.
+_STAGE = f"""
+CREATE OR REPLACE TABLE kg_stage AS
+WITH raw AS (
+  SELECT request_id, startTime AS t_text, prompt_tokens AS pt, completion_tokens AS ct,
+         spend AS sp, api_key, metadata.user_api_key AS m_user_api_key,
+         metadata.user_api_key_alias AS m_alias, "user" AS usr,
+         metadata.user_api_key_user_id AS m_user_id, team_id,
+         metadata.user_api_key_team_id AS m_team_id, call_type, model, model_group,
+         requester_ip_address AS ip, metadata.requester_ip_address AS m_ip, user_agent,
+         metadata.user_agent AS m_user_agent, proxy_server_request.headers AS headers,
+         json_extract(proxy_server_request.headers, '$."user-agent"') AS h_ua,
+         json_extract(proxy_server_request.headers, '$."User-Agent"') AS h_ua2,
+         status, metadata.status AS m_status, metadata.error_information AS m_error,
+         json_extract(metadata.error_information, '$.error_code') AS m_error_code,
+         metadata.additional_usage_values AS m_usage,
+         json_extract(metadata.additional_usage_values, '$.cache_read_input_tokens')
+           AS u_cache_read,
+         json_extract(metadata.additional_usage_values,
+                      '$.prompt_tokens_details.cached_tokens') AS u_cached,
+         json_extract(metadata.additional_usage_values,
+                      '$."prompt_tokens_details.cached_tokens"') AS u_cached_dotted,
+         messages,
+         proxy_server_request.messages AS p_messages, proxy_server_request.prompt AS p_prompt
+  FROM read_json($1, format = 'newline_delimited', columns = {_COLUMNS},
+                 maximum_object_size = $2))
+-- NOTE: DuckDB evaluates an expression once per reference, so each costly function
+-- (JSON extraction, regex) appears once here; checks that combine columns run later.
+SELECT hash(api_key, m_user_api_key) AS gk,
+       hash({", ".join(_IDENT)}) AS gi, hash({", ".join(_SOURCE)}) AS gs,
+       hash({", ".join(_MISC)}) AS gm,
+       CASE WHEN request_id LIKE '"%' THEN json_extract_string(request_id, '$') END
+         AS event_id,
+       t_text, CAST(TRY_CAST(t_text AS TIMESTAMPTZ) AS TIMESTAMP) AS time,
+       CASE WHEN pt IS NULL OR pt = 'null' THEN 0 ELSE TRY_CAST(pt AS BIGINT) END
+         AS input_tokens,
+       CASE WHEN ct IS NULL OR ct = 'null' THEN 0 ELSE TRY_CAST(ct AS BIGINT) END
+         AS output_tokens,
+       CASE WHEN sp IS NULL OR sp = 'null' THEN NULL ELSE TRY_CAST(sp AS DOUBLE) END AS cost,
+       nullif(array_to_string(json_extract_string(messages, '$[*].content'), chr(10)), '')
+         AS text,
+       coalesce(p_messages, 'null') <> 'null' OR coalesce(p_prompt, 'null') <> 'null'
+         AS has_request,
+       -- raw JSON of every row that may be odd (see _ODD): prompts Python reads itself.
+       -- A JSON quirk may flag a plain one, which only costs time.
+       CASE WHEN (messages IS NOT NULL AND messages <> 'null' AND (messages NOT LIKE '[%'
+                  OR regexp_matches(messages, '{_ODD_MESSAGES}')))
+            OR ((coalesce(p_messages, 'null') <> 'null' OR coalesce(p_prompt, 'null') <> 'null')
+                AND (messages IS NULL OR NOT regexp_matches(messages, '"content":"[^"]')))
+            THEN [messages, p_messages, p_prompt] END AS odd_json,
+       -- a row the row importer might read differently: then it reads the whole file
+       (request_id IS NOT NULL AND request_id <> 'null'
+            AND (request_id NOT LIKE '"%' OR contains(request_id, '\\')
+                 OR request_id = '""'
+                 OR regexp_matches(request_id, '^"{_SPACE}|{_SPACE}"$')))
+       OR (pt IS NOT NULL AND pt <> 'null' AND NOT regexp_matches(pt, '{_COUNT}'))
+       OR (ct IS NOT NULL AND ct <> 'null' AND NOT regexp_matches(ct, '{_COUNT}'))
+       OR (sp IS NOT NULL AND sp <> 'null' AND NOT regexp_matches(sp, '{_FLOAT}'))
+       OR {_NOT_OBJECT.format("headers")} OR {_NOT_OBJECT.format("m_error")}
+       OR {_NOT_OBJECT.format("m_usage")}
+       AS bad
+FROM raw
+"""
+
+#: Each distinct combination of the repeated fields, read in a second pass over the file
+#: (cheaper than keeping ~20 JSON strings per row in the staging table).
+_GROUPS = f"""
+{_STAGE[_STAGE.index("WITH raw AS"):_STAGE.index("-- NOTE: DuckDB evaluates")]}
+SELECT hash({", ".join(_IDENT)}) AS gi, hash({", ".join(_SOURCE)}) AS gs,
+       hash({", ".join(_MISC)}) AS gm, grouping(gi, gs, gm) AS level,
+       {", ".join(f"any_value({name})" for name in (*_IDENT, *_SOURCE, *_MISC))}
+FROM raw GROUP BY GROUPING SETS ((gi), (gs), (gm))
+"""
+
+#: Rows whose prompt text Python reads from their raw JSON: messages not of the plain
+#: shape, or no text in them but a ``proxy_server_request`` prompt to fall back on.
+_ODD = f"""
+SELECT rowid, odd_json FROM kg_stage WHERE odd_json IS NOT NULL AND (
+  (odd_json[1] IS NOT NULL AND odd_json[1] <> 'null' AND (odd_json[1] NOT LIKE '[%'
+   OR regexp_matches(odd_json[1], '{_ODD_MESSAGES}')))
+  OR (text IS NULL AND has_request))
+"""
+
+#: Rows the row importer might read differently from :data:`_STAGE` (see _load).
+_BAD = f"""
+SELECT count(*), count_if(bad OR time IS NULL OR t_text IS NULL
+                          OR NOT regexp_matches(t_text, '{_TIME}'))
+FROM kg_stage
+"""
+
+#: In-memory databases of the staging tables (see :func:`load`: one per file) and tables.
+_DB = "kg_bulk"
+_TABLES = ("kg_stage", "kg_ident", "kg_source", "kg_misc", "kg_fate", "kg_pick",
+           "kg_analysis")
+
+_DROP_RAW = [f"ALTER TABLE kg_stage DROP COLUMN {name}" for name in ("odd_json", "t_text")]
+
+
+@dataclass(slots=True)
+class Loaded:
+    """What :func:`load` did with one file (counts for the store's AddResult and stats)."""
+
+    rows: int = 0  # records in the file
+    file_duplicates: int = 0  # repeated request ids inside the file
+    inserted: int = 0
+    stored_duplicates: int = 0  # request id already in the store
+    below_watermark: int = 0
+    before_since: int = 0
+    latest: datetime | None = None  # newest inserted event time (naive UTC)
+    analysed: int = 0  # prompts fingerprinted and classified in Python
+    estimated: int = 0  # prompts represented by the weighted sample instead
+
+
+@dataclass(slots=True)
+class BulkFile:
+    """A file the reader hands to the store for :func:`load` instead of reading it itself.
+
+    The store sets ``loaded``; if it stays None (the bulk path declined, ``declined`` says
+    why), the reader goes on to read the file row by row.
+    """
+
+    path: Path
+    config: UsageConfig
+    loaded: Loaded | None = None
+    declined: str | None = None
+
+
+def eligible(path: Path, head: bytes, importer_name: str, config: UsageConfig) -> bool:
+    """True for an uncompressed LiteLLM JSONL file of at least ``[usage] bulk-min-mb``."""
+    if importer_name != FORMAT or config.bulk_min_mb < 0:
+        return False
+    if not head.lstrip().startswith(b"{") or not (b"}\n{" in head or b"}\r\n{" in head
+                                                   or head.count(b"\n") <= 1):
+        return False  # not one object per line (a JSON array, a pretty-printed page)
+    try:
+        with path.open("rb") as raw:
+            if raw.read(2) == b"\x1f\x8b":
+                return False
+        return path.stat().st_size >= config.bulk_min_mb * 1024 * 1024
+    except OSError:
+        return False
+
+
+class Declined(Exception):
+    """The file is not of the plain shape; it is read row by row instead."""
+
+
+def load(job: BulkFile, con: duckdb.DuckDBPyConnection, run: int, since: datetime | None,
+         mark: datetime | None, insert_columns: Sequence[str]) -> Loaded | None:
+    """Import ``job.path`` into ``events`` as part of ``run``; None when the path declines.
+
+    ``since`` and ``mark`` (the file's watermark) are naive UTC, as the store keeps times.
+    ``insert_columns`` are the store's event columns in order (``run`` follows).
+
+    Why a second connection: a failed DuckDB statement aborts its whole transaction, and
+    ``con`` holds this run's uncommitted events. Everything that can fail on bad input runs
+    on a cursor (its own transaction) in an in-memory database ``kg_bulk``; ``con`` only
+    reads those tables and runs the final INSERT, so a decline leaves the run intact.
+    """
+    import duckdb
+
+    # NOTE: a fresh database per file: con's transaction fixes its view of an attached
+    # database when it first reads it, so a second file of the same run staged in the
+    # same database would be invisible to it (it would read the first file's tables).
+    db = f"{_DB}_{next(_SEQUENCE)}"
+    main = con.execute("SELECT current_database()").fetchone()
+    cur = con.cursor()
+    try:
+        cur.execute(f"ATTACH ':memory:' AS {db}")
+        cur.execute(f"USE {db}")
+        return _load(job, con, cur, db, run, since, mark, insert_columns)
+    except Declined as exc:
+        job.declined = str(exc)
+        return None
+    except duckdb.Error as exc:  # a line DuckDB cannot parse, a value it cannot convert
+        job.declined = " ".join(str(exc).split())[:200]
+        return None
+    finally:
+        for table in _TABLES:
+            cur.execute(f"DROP TABLE IF EXISTS {db}.{table}")
+        cur.execute("RESET memory_limit")
+        if main:
+            cur.execute(f'USE "{main[0]}"')
+            cur.execute(f"DETACH {db}")
+        cur.close()
+
+
+_SEQUENCE = itertools.count(1)
+
+
+def _load(job: BulkFile, con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnection,
+          db: str, run: int, since: datetime | None, mark: datetime | None,
+          insert_columns: Sequence[str]) -> Loaded:
+    config = job.config
+    cur.execute("SET TimeZone = 'UTC'")
+    cur.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    cur.execute(_STAGE, [str(job.path), config.max_record_bytes])
+    rows, bad = cur.execute(_BAD).fetchone() or (0, 0)
+    if bad:
+        raise Declined(f"{bad} row(s) not of the plain shape")
+    out = Loaded(rows=int(rows))
+    _map_groups(cur, job)
+    _odd_prompts(cur)
+    for statement in _DROP_RAW:
+        cur.execute(statement)
+    _fates(cur, out, since, mark)
+    _analyse(cur, config, out)
+    _insert(con, db, job, run, insert_columns, out)
+    return out
+
+
+def _loads(text: str | None) -> object:
+    return None if text is None else json.loads(text)
+
+
+def _fake_event(row: dict[str, object]) -> Any:
+    """The row importer's event (sanitised as the reader does) for a partial row."""
+    from keyguard.usage.importers.litellm import event_from_row
+    from keyguard.usage.reader import sanitised
+
+    row.setdefault("startTime", _DUMMY_TIME)
+    row.setdefault("api_key", "x")
+    try:
+        return sanitised(event_from_row(row))
+    except BadRow as bad:
+        raise Declined(f"a row the row importer rejects ({bad.reason})") from None
+
+
+def _ident(api_key: str | None, m_key: str | None, m_alias: str | None, usr: str | None,
+           m_user: str | None, team: str | None, m_team: str | None, call_type: str | None,
+           model: str | None, model_group: str | None) -> tuple[object, ...]:
+    event = _fake_event({
+        "api_key": _loads(api_key), "user": _loads(usr), "team_id": _loads(team),
+        "call_type": _loads(call_type), "model": _loads(model),
+        "model_group": _loads(model_group),
+        "metadata": {"user_api_key": _loads(m_key), "user_api_key_alias": _loads(m_alias),
+                     "user_api_key_user_id": _loads(m_user),
+                     "user_api_key_team_id": _loads(m_team)}})
+    return (event.key_id, event.key_alias, event.principal, event.account, event.action,
+            event.model)
+
+
+def _source(ip: str | None, m_ip: str | None) -> tuple[object, ...]:
+    event = _fake_event({"requester_ip_address": _loads(ip),
+                         "metadata": {"requester_ip_address": _loads(m_ip)}})
+    return (event.source_ip, event.source_host)
+
+
+def _misc(agent: str | None, m_agent: str | None, h_ua: str | None, h_ua2: str | None,
+          status: str | None, m_status: str | None, error_code: str | None,
+          cache_read: str | None, cached: str | None, dotted: str | None
+          ) -> tuple[object, ...]:
+    """Only the sub-fields the row importer reads of headers, error and usage details.
+
+    Those objects also hold per-request values (request ids, reasoning tokens, error
+    text), which would make every combination distinct.
+    """
+    usage: dict[str, object] = {"cache_read_input_tokens": _loads(cache_read),
+                                "prompt_tokens_details": {"cached_tokens": _loads(cached)}}
+    if dotted is not None:
+        usage["prompt_tokens_details.cached_tokens"] = _loads(dotted)
+    headers = {name: value for name, value in (("user-agent", _loads(h_ua)),
+                                               ("User-Agent", _loads(h_ua2)))
+               if value is not None}
+    event = _fake_event({
+        "user_agent": _loads(agent), "status": _loads(status),
+        "proxy_server_request": {"headers": headers},
+        "metadata": {"user_agent": _loads(m_agent), "status": _loads(m_status),
+                     "error_information": {"error_code": _loads(error_code)},
+                     "additional_usage_values": usage}})
+    return (event.user_agent, event.error_code, event.cached_tokens)
+
+
+def _map_groups(cur: duckdb.DuckDBPyConnection, job: BulkFile) -> None:
+    """Map each distinct combination of the repeated fields with the row importer's code.
+
+    Combinations are keyed by their 64-bit hash (integer GROUP BYs and joins instead of
+    ten string columns); two different combinations with one hash would take ~2^32 of them.
+    """
+    import numpy as np
+
+    rows = cur.execute(_GROUPS, [str(job.path), job.config.max_record_bytes]).fetchall()
+    # grouping() bits: 4 gi, 2 gs, 1 gm (set when rolled up); values follow in name order
+    plans = (("kg_ident", "gi", 3, _IDENT, _ident,
+              ("key_id", "key_alias", "principal", "account", "action", "model")),
+             ("kg_source", "gs", 5, _SOURCE, _source, ("source_ip", "source_host")),
+             ("kg_misc", "gm", 6, _MISC, _misc, ("user_agent", "error_code", "cached_tokens")))
+    names = (*_IDENT, *_SOURCE, *_MISC)
+    for table, key, level, fields, mapper, outputs in plans:
+        mine = [row for row in rows if row[3] == level]
+        if len(mine) > MAX_DISTINCT:
+            raise Declined(f"{len(mine)} distinct {table[3:]} values")
+        position = ("gi", "gs", "gm").index(key)
+        at = [4 + names.index(name) for name in fields]
+        mapped = [mapper(*(row[i] for i in at)) for row in mine]
+        data: dict[str, Any] = {key: np.array([row[position] for row in mine], dtype=np.uint64)}
+        for i, name in enumerate(outputs):
+            data[name] = np.array([m[i] for m in mapped], dtype=object)
+        if table == "kg_source":
+            data["country"] = np.array(_countries(list(data["source_ip"]), job.config),
+                                       dtype=object)
+        kg_map = data  # noqa: F841 - read by DuckDB's replacement scan below
+        casts = ", ".join(f"{name}::BIGINT AS {name}" if name == "cached_tokens"
+                          else f"{name}::VARCHAR AS {name}" for name in data if name != key)
+        cur.execute(f"CREATE OR REPLACE TABLE {table} AS "
+                    f"SELECT {key}::UBIGINT AS {key}, {casts} FROM kg_map")
+
+
+def _countries(ips: list[object], config: UsageConfig) -> list[str | None]:
+    if not config.geo:
+        return [None] * len(ips)
+    from keyguard.usage.geo import countries
+
+    return countries([ip if isinstance(ip, str) else None for ip in ips])
+
+
+def _odd_prompts(con: duckdb.DuckDBPyConnection) -> None:
+    """Prompt text of rows whose prompt is not a plain message list, decoded by Python."""
+    import numpy as np
+
+    from keyguard.usage.importers.litellm import prompt_text
+
+    rows = con.execute(_ODD).fetchall()
+    if not rows:
+        return
+    texts = []
+    for _, (messages, p_messages, p_prompt) in rows:
+        request = {"messages": _loads(p_messages), "prompt": _loads(p_prompt)}
+        texts.append(prompt_text(_loads(messages), request))
+    kg_odd = {"srow": np.array([r[0] for r in rows], dtype=np.int64),  # noqa: F841
+              "text": np.array(texts, dtype=object)}
+    con.execute("UPDATE kg_stage SET text = o.text::VARCHAR FROM kg_odd o "
+                "WHERE kg_stage.rowid = o.srow")
+
+
+def _fates(cur: duckdb.DuckDBPyConnection, out: Loaded, since: datetime | None,
+           mark: datetime | None) -> None:
+    """Which rows may be inserted (fate 0), in the order the row-by-row path decides it.
+
+    1: repeats a request id earlier in the file (the reader's dedupe), 2: before
+    ``since``, 3: at or below the file's watermark. A request id already stored is left
+    out by the INSERT itself (:func:`_insert`): only the store's connection sees this
+    run's earlier, uncommitted events.
+    """
+    first = ""
+    dups = cur.execute("SELECT count(event_id) - count(DISTINCT event_id) FROM kg_stage"
+                       ).fetchone()
+    if dups and dups[0]:
+        first = ("LEFT JOIN (SELECT event_id, min(rowid) AS first FROM kg_stage "
+                 "WHERE event_id IS NOT NULL GROUP BY event_id) d USING (event_id)")
+    repeat = "s.rowid <> d.first" if first else "false"
+    cur.execute(f"""
+        CREATE OR REPLACE TABLE kg_fate AS
+        SELECT s.rowid AS srow, CASE
+          WHEN s.event_id IS NOT NULL AND {repeat} THEN 1
+          WHEN $1::TIMESTAMP IS NOT NULL AND s.time < $1::TIMESTAMP THEN 2
+          WHEN $2::TIMESTAMP IS NOT NULL AND (s.time < $2::TIMESTAMP
+               OR (s.time = $2::TIMESTAMP AND s.event_id IS NULL)) THEN 3
+          ELSE 0 END AS fate
+        FROM kg_stage s {first}""", [since, mark])
+    counts = dict(cur.execute("SELECT fate, count(*) FROM kg_fate GROUP BY fate").fetchall())
+    out.file_duplicates = int(counts.get(1, 0))
+    out.before_since = int(counts.get(2, 0))
+    out.below_watermark = int(counts.get(3, 0))
+
+
+def prefilter(traps: Sequence[str]) -> str:
+    """The RE2 pattern (matched case-insensitively) that every prompt needing a full look hits."""
+    literals = [*EXTRACTION_LITERALS, *(t.lower() for t in traps if t.strip())]
+    return "|".join(_re2_literal(text) for text in literals)
+
+
+def _re2_literal(text: str) -> str:
+    return "".join(f"\\{c}" if c.isascii() and not c.isalnum() and c != " " else c
+                   for c in text)
+
+
+def _analyse(con: duckdb.DuckDBPyConnection, config: UsageConfig, out: Loaded) -> None:
+    """Fingerprint and classify every suspicious prompt and a weighted sample of the rest."""
+    import numpy as np
+
+    from keyguard.usage import prompt_markers
+
+    classifier = prompt_markers.from_config(config)
+    cap = config.prompt_sample
+    forced = "$1::VARCHAR IS NOT NULL" if cap <= 0 else "regexp_matches(s.text, $1, 'i')"
+    con.execute(f"""
+        CREATE OR REPLACE TABLE kg_pick AS
+        WITH k AS (SELECT s.rowid AS srow, s.gk, CAST(s.time AS DATE) AS day,
+                          {forced} AS forced
+                   FROM kg_stage s JOIN kg_fate f ON f.srow = s.rowid
+                   WHERE f.fate = 0 AND s.text IS NOT NULL),
+        o AS (SELECT gk, day, count(*) AS n, min_by(srow, hash(srow), $2) AS picks
+              FROM k WHERE NOT forced GROUP BY ALL)
+        SELECT srow, 1.0::DOUBLE AS w FROM k WHERE forced
+        UNION ALL
+        SELECT unnest(picks) AS srow, n / len(picks) AS w FROM o""",
+                [prefilter(classifier.traps), max(cap, 1)])
+    picked = con.execute("SELECT p.srow, p.w, s.text FROM kg_pick p JOIN kg_stage s "
+                         "ON s.rowid = p.srow").fetchall()
+    total = con.execute("SELECT count(*) FROM kg_stage s JOIN kg_fate f ON f.srow = s.rowid "
+                        "WHERE f.fate = 0 AND s.text IS NOT NULL").fetchone()
+    con.execute("DROP TABLE kg_pick")
+    out.analysed = len(picked)
+    out.estimated = int(total[0]) - len(picked) if total else 0
+    results = analyse([row[2] for row in picked], classifier.traps)
+    kg_analysis = {  # noqa: F841 - read by DuckDB's replacement scan below
+        "srow": np.array([row[0] for row in picked], dtype=np.int64),
+        "w": np.array([None if row[1] == 1 else row[1] for row in picked], dtype=object),
+        "fp": np.array([r[0] for r in results], dtype=object),
+        "markers": np.array([r[1] for r in results], dtype=object)}
+    con.execute("CREATE OR REPLACE TABLE kg_analysis AS SELECT srow::BIGINT AS srow, "
+                "w::DOUBLE AS w, fp::VARCHAR AS fp, markers::VARCHAR AS markers "
+                "FROM kg_analysis")
+
+
+def analyse(texts: Sequence[str], traps: Sequence[str]) -> list[tuple[str, str | None]]:
+    """``(fingerprint, markers)`` per prompt, on every core when there are many."""
+    from keyguard.usage import _parallel
+
+    if len(texts) < _PARALLEL_MIN or _parallel.workers() < 2:
+        return _analyse_chunk(texts, traps)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    chunks = [texts[i:i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
+    with ProcessPoolExecutor(_parallel.workers(), mp_context=context) as pool:
+        results: list[tuple[str, str | None]] = []
+        for part in pool.map(_analyse_chunk, chunks, [traps] * len(chunks)):
+            results.extend(part)
+    return results
+
+
+def _analyse_chunk(texts: Sequence[str], traps: Sequence[str]) -> list[tuple[str, str | None]]:
+    from keyguard.usage import prompt
+    from keyguard.usage.prompt_markers import PromptClassifier
+
+    classifier = PromptClassifier(traps)
+    return [(prompt.fingerprint(text), classifier.markers(text)) for text in texts]
+
+
+def _insert(con: duckdb.DuckDBPyConnection, db: str, job: BulkFile, run: int,
+            insert_columns: Sequence[str], out: Loaded) -> None:
+    """One INSERT of the rows whose fate is 0, with mapped fields and the analysis joined."""
+    exprs = {
+        "time": "s.time", "key_id": "i.key_id", "source_format": f"'{FORMAT}'",
+        "key_alias": "i.key_alias", "source_ip": "g.source_ip", "country": "g.country",
+        "model": "i.model", "input_tokens": "s.input_tokens",
+        "output_tokens": "s.output_tokens", "cached_tokens": "m.cached_tokens",
+        "requests": "1", "user_agent": "m.user_agent", "error_code": "m.error_code",
+        "prompt_fingerprint": "a.fp", "prompt_chars": "length(s.text)",
+        "principal": "i.principal", "account": "i.account", "source_host": "g.source_host",
+        "action": "i.action", "event_id": "s.event_id", "cost_usd": "s.cost",
+        "origin": "$1::VARCHAR", "prompt_markers": "a.markers", "prompt_weight": "a.w"}
+    select = ", ".join(exprs.get(name, "NULL") for name in insert_columns)
+    # NOTE: the store's connection first touches kg_bulk here, so it sees every table the
+    # cursor made (its snapshot of kg_bulk starts now).
+    row = con.execute(f"""
+        INSERT INTO events ({", ".join(insert_columns)}, run)
+        WITH stored AS (
+          SELECT DISTINCT event_id FROM events WHERE source_format = '{FORMAT}'
+          AND event_id IN (SELECT event_id FROM {db}.kg_stage WHERE event_id IS NOT NULL))
+        SELECT {select}, $2::BIGINT
+        FROM {db}.kg_stage s JOIN {db}.kg_fate f ON f.srow = s.rowid AND f.fate = 0
+        JOIN {db}.kg_ident i USING (gi) JOIN {db}.kg_source g USING (gs)
+        JOIN {db}.kg_misc m USING (gm)
+        LEFT JOIN {db}.kg_analysis a ON a.srow = s.rowid
+        LEFT JOIN stored st ON st.event_id = s.event_id
+        WHERE st.event_id IS NULL""", [str(job.path), run]).fetchone()
+    out.inserted = int(row[0]) if row else 0
+    kept = con.execute(f"SELECT count(*) FROM {db}.kg_fate WHERE fate = 0").fetchone()
+    out.stored_duplicates = (int(kept[0]) if kept else 0) - out.inserted
+    latest = con.execute(f"""
+        SELECT max(time) FROM events WHERE run = $1 AND source_format = '{FORMAT}'
+        AND origin = $2""", [run, str(job.path)]).fetchone()
+    out.latest = latest[0] if latest else None
