@@ -499,18 +499,19 @@ def _analyse(con: duckdb.DuckDBPyConnection, config: UsageConfig, out: Loaded) -
                    WHERE f.fate = 0 AND s.text IS NOT NULL),
         o AS (SELECT gk, day, count(*) AS n, min_by(srow, hash(srow), $2) AS picks
               FROM k WHERE NOT forced GROUP BY ALL)
-        SELECT srow, 1.0::DOUBLE AS w FROM k WHERE forced
+        SELECT srow, 1.0::DOUBLE AS w, true AS forced FROM k WHERE forced
         UNION ALL
-        SELECT unnest(picks) AS srow, n / len(picks) AS w FROM o""",
+        SELECT unnest(picks) AS srow, n / len(picks) AS w, false FROM o""",
                 [prefilter(classifier.traps), max(cap, 1)])
-    picked = con.execute("SELECT p.srow, p.w, s.text FROM kg_pick p JOIN kg_stage s "
+    picked = con.execute("SELECT p.srow, p.w, s.text, p.forced FROM kg_pick p JOIN kg_stage s "
                          "ON s.rowid = p.srow").fetchall()
     total = con.execute("SELECT count(*) FROM kg_stage s JOIN kg_fate f ON f.srow = s.rowid "
                         "WHERE f.fate = 0 AND s.text IS NOT NULL").fetchone()
     con.execute("DROP TABLE kg_pick")
     out.analysed = len(picked)
     out.estimated = int(total[0]) - len(picked) if total else 0
-    results = analyse([row[2] for row in picked], classifier.traps)
+    results = analyse([row[2] for row in picked], classifier.traps,
+                      [not row[3] and cap > 0 for row in picked])
     kg_analysis = {  # noqa: F841 - read by DuckDB's replacement scan below
         "srow": np.array([row[0] for row in picked], dtype=np.int64),
         "w": np.array([None if row[1] == 1 else row[1] for row in picked], dtype=object),
@@ -521,30 +522,42 @@ def _analyse(con: duckdb.DuckDBPyConnection, config: UsageConfig, out: Loaded) -
                 "FROM kg_analysis")
 
 
-def analyse(texts: Sequence[str], traps: Sequence[str]) -> list[tuple[str, str | None]]:
-    """``(fingerprint, markers)`` per prompt, on every core when there are many."""
+def analyse(texts: Sequence[str], traps: Sequence[str], screened: Sequence[bool]
+            ) -> list[tuple[str, str | None]]:
+    """``(fingerprint, markers)`` per prompt, on every core when there are many.
+
+    ``screened[i]``: the pre-filter found no extraction phrase or trap string in text i.
+    """
     from keyguard.usage import _parallel
 
     if len(texts) < _PARALLEL_MIN or _parallel.workers() < 2:
-        return _analyse_chunk(texts, traps)
+        return _analyse_chunk(texts, traps, screened)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")
-    chunks = [texts[i:i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
-    with ProcessPoolExecutor(_parallel.workers(), mp_context=context) as pool:
-        results: list[tuple[str, str | None]] = []
-        for part in pool.map(_analyse_chunk, chunks, [traps] * len(chunks)):
-            results.extend(part)
-    return results
+    starts = range(0, len(texts), _CHUNK)
+    try:
+        with ProcessPoolExecutor(_parallel.workers(), mp_context=context) as pool:
+            results: list[tuple[str, str | None]] = []
+            for part in pool.map(_analyse_chunk, [texts[i:i + _CHUNK] for i in starts],
+                                 [traps] * len(starts),
+                                 [screened[i:i + _CHUNK] for i in starts]):
+                results.extend(part)
+            return results
+    except (BrokenProcessPool, OSError):  # no processes here (a sandbox): do it in-process
+        return _analyse_chunk(texts, traps, screened)
 
 
-def _analyse_chunk(texts: Sequence[str], traps: Sequence[str]) -> list[tuple[str, str | None]]:
+def _analyse_chunk(texts: Sequence[str], traps: Sequence[str], screened: Sequence[bool]
+                   ) -> list[tuple[str, str | None]]:
     from keyguard.usage import prompt
     from keyguard.usage.prompt_markers import PromptClassifier
 
     classifier = PromptClassifier(traps)
-    return [(prompt.fingerprint(text), classifier.markers(text)) for text in texts]
+    return [(prompt.fingerprint(text), classifier.markers(text, screened=skip))
+            for text, skip in zip(texts, screened, strict=True)]
 
 
 def _insert(con: duckdb.DuckDBPyConnection, db: str, job: BulkFile, run: int,

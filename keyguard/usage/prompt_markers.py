@@ -181,20 +181,26 @@ class PromptClassifier:
     def __init__(self, traps: Sequence[str] = ()) -> None:
         self.traps = tuple(dict.fromkeys(t.lower() for t in traps if t.strip()))
 
-    def markers(self, text: str) -> str | None:
-        """Comma-separated sorted marker names found in ``text``, or None when there are none."""
+    def markers(self, text: str, *, screened: bool = False) -> str | None:
+        """Comma-separated sorted marker names found in ``text``, or None when there are none.
+
+        ``screened``: the caller already knows the text holds no extraction phrase and no
+        trap string (the bulk import's SQL pre-filter, ``keyguard.usage.bulk``), so those
+        checks are skipped.
+        """
         window = _window(text)
         # One tokenisation (C-level translate/split/intersection) finds every word that
         # matters; the phrase regexes then run only near the anchors that occur.
         words = _INTERESTING.intersection(window.translate(_SEPARATORS).split())
         found: list[str] = []
         anchors = words & _EXTRACTION_ANCHORS
-        if anchors and _near(window, sorted(anchors), _EXTRACTION, negatable=True):
+        if not screened and anchors and _near(window, sorted(anchors), _EXTRACTION,
+                                              negatable=True):
             found.append(EXTRACTION)
         anchors = words & _REASONING_ANCHORS
         if anchors and _near(window, sorted(anchors), _REASONING):
             found.append(REASONING)
-        if self.traps:
+        if self.traps and not screened:
             # Traps are matched on the whole text: a thief may paste one anywhere.
             whole = window if len(text) <= HEAD_CHARS + TAIL_CHARS else text.lower()
             if any(t in whole for t in self.traps):

@@ -160,11 +160,42 @@ def test_version_2_store_gains_prompt_weight_in_place_keeping_its_analysis(
         store.add([sampled])
         store.commit()
     with UsageStore(path) as store:
-        assert store.query("SELECT value FROM meta WHERE name = 'schema_version'") == [("3",)]
+        assert store.query("SELECT value FROM meta WHERE name = 'schema_version'") == [
+            (str(SCHEMA_VERSION),)]
         assert store.query("SELECT event_id, prompt_markers, prompt_weight FROM events "
                            "ORDER BY event_id") == [("a", "reasoning", None), ("b", None, 15.625)]
         assert [e.prompt_weight for e in store.events(Window(T0, T0 + timedelta(minutes=1)))] \
             == [None, 15.625]
+
+
+def test_version_3_store_loses_its_unique_index_but_still_skips_stored_ids(
+        tmp_path: Path) -> None:
+    """A store written by schema 3 (UNIQUE index on format and id) is rebuilt without it."""
+    import duckdb
+
+    from keyguard.usage.store import COLUMNS
+
+    path = tmp_path / "u.duckdb"
+    con = duckdb.connect(str(path))
+    cols = ", ".join(f"{name} {kind}" for name, kind in COLUMNS)
+    con.execute("CREATE TABLE meta (name VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute("INSERT INTO meta VALUES ('schema_version', '3'), ('last_run', '1')")
+    con.execute(f"CREATE TABLE events ({cols}, run BIGINT NOT NULL, "
+                "UNIQUE (source_format, event_id))")
+    con.execute("INSERT INTO events (time, key_id, source_format, event_id, requests, run) "
+                "VALUES ('2026-01-01 10:00:00', 'k1', 'cloudtrail', 'a', 1, 1)")
+    con.close()
+    with UsageStore(path) as store:
+        assert store.query("SELECT count(*) FROM duckdb_constraints() WHERE table_name = "
+                           "'events' AND constraint_type = 'UNIQUE'") == [(0,)]
+        added = store.add([ev(0, event_id="a", fmt="cloudtrail"), ev(1, event_id="b", line=2),
+                           ev(2, event_id="b", line=3), ev(3, line=4), ev(4, line=5)])
+        store.commit()
+        assert (added.inserted, added.duplicates) == (3, 2)  # "a" stored, "b" repeated
+        assert store.query("SELECT event_id, count(*) FROM events GROUP BY ALL ORDER BY 1") \
+            == [("a", 1), ("b", 1), (None, 2)]
+        assert store.query("SELECT value FROM meta WHERE name = 'schema_version'") == [
+            (str(SCHEMA_VERSION),)]
 
 
 texts = st.none() | st.text(max_size=30)
