@@ -52,6 +52,8 @@ class Replay:
     errors: int
     import_seconds: float
     detect_seconds: dict[str, float]
+    analysed: int = 0  # bulk path: prompts analysed, and prompts estimated from the sample
+    estimated: int = 0
 
 
 @dataclass(slots=True)
@@ -99,8 +101,12 @@ def settings_for(corpus: Corpus) -> DetectorSettings:
 
 
 def replay(corpus: Corpus, workdir: Path, *, run_days: int | None = 1,
-           detectors: Sequence[str] | None = None) -> Replay:
-    """Import the corpus run by run (``run_days`` days each; None: one run) and scan each run."""
+           detectors: Sequence[str] | None = None, sample: int | None = None) -> Replay:
+    """Import the corpus run by run (``run_days`` days each; None: one run) and scan each run.
+
+    ``sample``: import every file through the DuckDB bulk path (``keyguard.usage.bulk``)
+    with ``prompt-sample = sample`` (0: every prompt analysed), as a large log would be.
+    """
     files = corpus.write(workdir / "exports")
     if run_days is None:
         batches = [files]
@@ -109,7 +115,8 @@ def replay(corpus: Corpus, workdir: Path, *, run_days: int | None = 1,
     names = list(detectors) if detectors is not None else DETECTORS.names()
     loaded = {name: DETECTORS.load(name)() for name in names}
     settings = settings_for(corpus)
-    reader = UsageReader(UsageConfig())
+    config = UsageConfig() if sample is None else UsageConfig(bulk_min_mb=0, prompt_sample=sample)
+    reader = UsageReader(config)
     stats = ImportStats()
     alerts: list[Alert] = []
     spent = dict.fromkeys(names, 0.0)
@@ -117,7 +124,7 @@ def replay(corpus: Corpus, workdir: Path, *, run_days: int | None = 1,
     with UsageStore(workdir / "usage.duckdb") as store:
         for batch in batches:
             began = time.perf_counter()
-            added = store.add(reader.events(batch, stats))
+            added = store.add(reader.items(batch, stats))
             import_seconds += time.perf_counter() - began
             window = store.run_range(added.run)
             if window is not None:
@@ -128,7 +135,10 @@ def replay(corpus: Corpus, workdir: Path, *, run_days: int | None = 1,
                                                     now, settings))
                     spent[name] += time.perf_counter() - began
             store.commit()
-    return Replay(alerts, len(batches), stats.events, stats.errors, import_seconds, spent)
+    if sample is not None and stats.bulk_files != len(files):
+        raise SystemExit(f"only {stats.bulk_files} of {len(files)} files took the bulk path")
+    return Replay(alerts, len(batches), stats.events, stats.errors, import_seconds, spent,
+                  stats.prompts_analysed, stats.prompts_estimated)
 
 
 def _overlaps(alert: Alert, planted: Planted) -> bool:
@@ -225,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--show", type=int, default=15, help="wrong alerts to list")
     parser.add_argument("--json", type=Path, help="also write alerts, truth and scores here")
     parser.add_argument("--keep", type=Path, help="write the exports and store here (kept)")
+    parser.add_argument("--bulk", type=int, metavar="SAMPLE",
+                        help="import through the DuckDB bulk path with this prompt-sample "
+                             "(per key and day; 0 = analyse all), as large logs are")
     args = parser.parse_args(argv)
     spec = CorpusSpec(seed=args.seed, normal_keys=args.keys, weeks=args.weeks,
                       attacks_per_type=args.attacks, scale=args.scale)
@@ -239,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ran = list(args.detector or registered)
     with tempfile.TemporaryDirectory(prefix="kg-quality-") as tmp:
         workdir = args.keep or Path(tmp)
-        done = replay(corpus, workdir, run_days=RUN_DAYS.get(args.runs), detectors=args.detector)
+        done = replay(corpus, workdir, run_days=RUN_DAYS.get(args.runs), detectors=args.detector,
+                      sample=args.bulk)
     result = score(corpus, done.alerts)
     print(f"corpus: seed {spec.seed}, {len(corpus.keys)} keys ({len(corpus.normal_key_ids())} "
           f"normal), {spec.weeks} weeks, {len(corpus.rows)} requests, "
@@ -247,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     per = ", ".join(f"{n} {s:.1f} s" for n, s in done.detect_seconds.items())
     print(f"replay: {done.runs} {args.runs} run(s), {done.events} events, {done.errors} errors; "
           f"import {done.import_seconds:.1f} s; detect {per}")
+    if args.bulk is not None:
+        print(f"bulk path, prompt-sample {args.bulk}: {done.analysed} prompts analysed, "
+              f"{done.estimated} estimated from the sample weights")
     print(f"detectors run: {', '.join(ran)} (registered: {', '.join(registered)})\n")
     print(render(corpus, result, ran, args.show), end="")
     if args.json:

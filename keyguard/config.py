@@ -292,7 +292,7 @@ class UsageConfig:
     # Bulk loads analyse at most this many ordinary prompts per key and UTC day (weighted);
     # prompts that may be extraction attempts or hold trap strings are always analysed.
     # 0 = analyse every prompt.
-    prompt_sample: int = 32
+    prompt_sample: int = 16
     generic: UsageGenericConfig = field(default_factory=UsageGenericConfig)
     # [usage.detectors]: shared detector settings plus one table per detector id; validated
     # by keyguard.usage.settings against each detector's Params (unknown keys are errors).

@@ -427,6 +427,9 @@ def _stats(stats: ImportStats, added: AddResult, window: Window | None, outcome:
         "duplicates": stats.duplicates + added.duplicates,
         "already_imported": added.below_watermark,
         "before_since": added.before_since,
+        "bulk_files": stats.bulk_files,
+        "prompts_analysed": stats.prompts_analysed,
+        "prompts_estimated": stats.prompts_estimated,
         "errors": stats.errors,
         "error_samples": [scrub(e) for e in stats.error_samples],
         "by_format": dict(sorted(stats.events_per_format.items())),
@@ -463,6 +466,9 @@ def _summary(outcome: _Outcome, stats: ImportStats, added: AddResult, failing: i
         parts.append(f"{outcome.below} below --min-severity")
     if stats.errors:
         parts.append(f"{stats.errors} row(s) or file(s) could not be parsed")
+    if stats.prompts_estimated:
+        parts.append(f"{stats.prompts_analysed} prompt(s) analysed, "
+                     f"{stats.prompts_estimated} estimated from a sample")
     if delivery is not None:
         parts.append(f"notified {delivery.host}: {delivery.sent} sent, "
                      f"{delivery.pending} pending")

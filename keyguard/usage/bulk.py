@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +52,8 @@ from keyguard.usage.importers._common import BadRow
 
 if TYPE_CHECKING:
     import duckdb
+
+log = logging.getLogger(__name__)
 
 #: Format handled here (the ``source_format`` of the stored events).
 FORMAT = "litellm"
@@ -275,12 +278,16 @@ def load(job: BulkFile, con: duckdb.DuckDBPyConnection, run: int, since: datetim
     try:
         cur.execute(f"ATTACH ':memory:' AS {db}")
         cur.execute(f"USE {db}")
-        return _load(job, con, cur, db, run, since, mark, insert_columns)
-    except Declined as exc:
-        job.declined = str(exc)
-        return None
-    except duckdb.Error as exc:  # a line DuckDB cannot parse, a value it cannot convert
-        job.declined = " ".join(str(exc).split())[:200]
+        out = _load(job, con, cur, db, run, since, mark, insert_columns)
+        log.info("%s: loaded by DuckDB: %d rows, %d prompts analysed, %d estimated from "
+                 "the sample", job.path, out.rows, out.analysed, out.estimated)
+        return out
+    except (Declined, duckdb.Error) as exc:
+        # NOTE: DuckDB's parse errors quote the offending value, which may be a secret.
+        from keyguard.redact import scrub
+
+        job.declined = scrub(" ".join(str(exc).split()))[:200]
+        log.info("%s: read row by row instead of in bulk: %s", job.path, job.declined)
         return None
     finally:
         for table in _TABLES:

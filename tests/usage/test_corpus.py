@@ -186,3 +186,35 @@ def test_detector_quality(corpus: Corpus, replayed: Replay, alert_type: str) -> 
     assert counts.precision is None or counts.precision >= TARGET, table
     mine = [a for a in result.false_on_normal if a.rule_id == alert_type]
     assert not mine, table
+
+
+# -- the same gate through the DuckDB bulk path with sampled prompt analysis -------------------
+
+@pytest.fixture(scope="module")
+def replayed_bulk(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Replay:
+    from keyguard.config import UsageConfig
+
+    return replay(corpus, tmp_path_factory.mktemp("bulk"), run_days=7,
+                  sample=UsageConfig().prompt_sample)
+
+
+def test_bulk_replay_imports_everything_and_samples_prompts(corpus: Corpus,
+                                                            replayed_bulk: Replay) -> None:
+    assert replayed_bulk.errors == 0
+    assert replayed_bulk.events == len(corpus.rows)
+    # the default cap left prompts to the sample weights (else this gate proves nothing)
+    assert replayed_bulk.estimated > replayed_bulk.analysed / 10
+    assert replayed_bulk.analysed + replayed_bulk.estimated == sum(
+        1 for row in corpus.rows if row.get("messages"))
+
+
+@pytest.mark.parametrize("alert_type", ALERT_TYPES)
+def test_detector_quality_through_the_bulk_path(corpus: Corpus, replayed_bulk: Replay,
+                                                alert_type: str) -> None:
+    result = score(corpus, replayed_bulk.alerts)
+    table = render(corpus, result, DETECTORS.names(), show=20)
+    counts = result.types[alert_type]
+    assert counts.recall is not None
+    assert counts.recall >= TARGET, table
+    assert counts.precision is None or counts.precision >= TARGET, table
+    assert not [a for a in result.false_on_normal if a.rule_id == alert_type], table
