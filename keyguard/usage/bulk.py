@@ -133,7 +133,7 @@ WITH raw AS (
          messages,
          proxy_server_request.messages AS p_messages, proxy_server_request.prompt AS p_prompt
   FROM read_json($1, format = 'newline_delimited', columns = {_COLUMNS},
-                 maximum_object_size = $2))
+                 maximum_object_size = $2, compression = $3))
 -- NOTE: DuckDB evaluates an expression once per reference, so each costly function
 -- (JSON extraction, regex) appears once here; checks that combine columns run later.
 SELECT hash(api_key, m_user_api_key) AS gk,
@@ -233,22 +233,29 @@ class BulkFile:
     config: UsageConfig
     loaded: Loaded | None = None
     declined: str | None = None
+    compression: str = "none"  # DuckDB's name for how the file is compressed
 
 
 def eligible(path: Path, head: bytes, importer_name: str, config: UsageConfig) -> bool:
-    """True for an uncompressed LiteLLM JSONL file of at least ``[usage] bulk-min-mb``."""
+    """True for a LiteLLM JSONL file (gzip too) of at least ``[usage] bulk_min_mb`` on disk.
+
+    ``head`` is the file's first decompressed bytes, as the reader sniffed them.
+    """
     if importer_name != FORMAT or config.bulk_min_mb < 0:
         return False
     if not head.lstrip().startswith(b"{") or not (b"}\n{" in head or b"}\r\n{" in head
                                                    or head.count(b"\n") <= 1):
         return False  # not one object per line (a JSON array, a pretty-printed page)
     try:
-        with path.open("rb") as raw:
-            if raw.read(2) == b"\x1f\x8b":
-                return False
         return path.stat().st_size >= config.bulk_min_mb * 1024 * 1024
     except OSError:
         return False
+
+
+def _compression(path: Path) -> str:
+    """DuckDB's ``compression`` for the file: by its magic bytes, not its name (as the reader)."""
+    with path.open("rb") as raw:
+        return "gzip" if raw.read(2) == b"\x1f\x8b" else "none"
 
 
 class Declined(Exception):
@@ -308,7 +315,8 @@ def _load(job: BulkFile, con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyCon
     config = job.config
     cur.execute("SET TimeZone = 'UTC'")
     cur.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    cur.execute(_STAGE, [str(job.path), config.max_record_bytes])
+    job.compression = _compression(job.path)
+    cur.execute(_STAGE, [str(job.path), config.max_record_bytes, job.compression])
     rows, bad = cur.execute(_BAD).fetchone() or (0, 0)
     if bad:
         raise Declined(f"{bad} row(s) not of the plain shape")
@@ -393,7 +401,8 @@ def _map_groups(cur: duckdb.DuckDBPyConnection, job: BulkFile) -> None:
     """
     import numpy as np
 
-    rows = cur.execute(_GROUPS, [str(job.path), job.config.max_record_bytes]).fetchall()
+    rows = cur.execute(_GROUPS, [str(job.path), job.config.max_record_bytes,
+                                 job.compression]).fetchall()
     # grouping() bits: 4 gi, 2 gs, 1 gm (set when rolled up); values follow in name order
     plans = (("kg_ident", "gi", 3, _IDENT, _ident,
               ("key_id", "key_alias", "principal", "account", "action", "model")),

@@ -309,7 +309,29 @@ def test_several_bulk_files_in_one_run_each_land_once(tmp_path: Path) -> None:
     assert stats.bulk_files == 3
 
 
-def test_small_files_gzip_and_other_formats_are_not_offered(tmp_path: Path) -> None:
+def test_gzip_logs_are_loaded_too_and_a_truncated_one_is_read_row_by_row(
+        tmp_path: Path) -> None:
+    import gzip
+
+    rows = [_row(i) for i in range(3000)]  # big enough that a cut comes after the sniffed head
+    plain = _write(tmp_path / "spend.jsonl", rows)
+    packed = tmp_path / "spend.log"  # no .gz name: detected by its magic bytes
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    expected, _, _ = _import(ROW_BY_ROW, plain)
+    got, _, jobs = _import(BULK_ALL, packed)
+    assert jobs[0].loaded is not None, jobs[0].declined
+    assert got == expected
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(packed.read_bytes()[: len(packed.read_bytes()) * 2 // 3])
+    serial, serial_stats, _ = _import(ROW_BY_ROW, cut)
+    got, stats, jobs = _import(BULK_ALL, cut)
+    assert jobs[0].loaded is None
+    assert got == serial
+    assert stats.error_samples == serial_stats.error_samples
+    assert "truncated gzip" in stats.error_samples[-1]
+
+
+def test_small_files_and_other_formats_are_not_offered(tmp_path: Path) -> None:
     log = _write(tmp_path / "spend.jsonl", [_row(i) for i in range(3)])
     assert not bulk.eligible(log, log.read_bytes(), "litellm", UsageConfig())  # < 64 MiB
     assert bulk.eligible(log, log.read_bytes(), "litellm", replace(UsageConfig(), bulk_min_mb=0))
