@@ -247,6 +247,8 @@ def _usage_export(path: Path, rng: random.Random, planted: dict[str, str]) -> No
                 for n in range(12)]
     path.with_name("generic.csv").write_text("\n".join(generic) + "\n", encoding="utf-8")
     _provider_exports(path.parent / "exports", rng, planted)
+    # the same rows without the broken ones: the DuckDB bulk path loads this file
+    path.with_name("spend-clean.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
     # broken rows whose text is a key: error samples must not quote it
     bad = _put(rng, "anthropic-api", planted, "usage-bad-row")
     rows.append('{"api_key": "' + bad + '", "startTime": ')
@@ -324,6 +326,8 @@ max-retries = 1
 max-retries = 1
 [sources.litellm]
 max-retries = 1
+[usage]
+bulk_min_mb = 0                    # every LiteLLM JSONL tries the bulk path (spend.jsonl declines)
 [usage.generic]
 time = "ts"
 key = "key"
@@ -514,6 +518,13 @@ for _fmt in ("table", "json", "sarif", "csv"):
                  ("--state", "{reports}/exports-usage", "--allow-country", "US",
                   "--since", "2026-01-01", "--notify", "env:KG_LEAK_HOOK"),
                  to_file=_fmt == "sarif", name="usage-scan-exports")
+
+
+for _fmt in ("table", "json"):
+    # loaded by DuckDB in bulk: keys as key id, alias, agent, user and in prompts
+    _report_case(["usage", "scan", "spend-clean.jsonl", "--since", "2026-02-01"], _fmt, {0, 1},
+                 "loaded by DuckDB: 30 rows", ("--state", "{reports}/bulk-usage", "--allow-country", "DE"),
+                 to_file=_fmt == "json", name="usage-scan-bulk")
 
 
 @case("usage-scan-json-raw-key-as-canary", {1}, '"type": "canary"')
