@@ -312,15 +312,18 @@ def test_ci_keys_bursting_together_from_fresh_runner_addresses_stay_silent() -> 
     assert scan(office(STAFF, 28) + runs) == []
 
 
+def feature_launch(rng: random.Random) -> list[UsageEvent]:
+    """One new prompt template on 5 office keys in the last week, from their usual addresses."""
+    return [event(key, START + timedelta(days=day, hours=13, seconds=rng.uniform(0, 8 * 3600)),
+                  NAT, prompt=campaign_prompt(rng))
+            for day in range(21, 28) if (START + timedelta(days=day)).weekday() < 5
+            for key in STAFF[:5] for _ in range(30)]
+
+
 def test_feature_launch_on_several_keys_of_one_app_stays_silent() -> None:
     # the same new prompt template appears on 5 keys the same day, from their usual
     # addresses, agent and hours: template is the only new kind of evidence
-    rng = random.Random(9)
-    launch = [event(key, START + timedelta(days=day, hours=13, seconds=rng.uniform(0, 8 * 3600)),
-                    NAT, prompt=campaign_prompt(rng))
-              for day in range(21, 28) if (START + timedelta(days=day)).weekday() < 5
-              for key in STAFF[:5] for _ in range(30)]
-    assert scan(office(STAFF, 28) + launch) == []
+    assert scan(office(STAFF, 28) + feature_launch(random.Random(9))) == []
 
 
 def test_travellers_sharing_a_hotel_address_at_night_stay_silent() -> None:
@@ -420,11 +423,7 @@ def test_sampled_analysis_links_the_same_campaign_as_full_analysis() -> None:
 
 
 def test_sampled_look_alikes_stay_silent() -> None:
-    rng = random.Random(9)
-    launch = [event(key, START + timedelta(days=day, hours=13, seconds=rng.uniform(0, 8 * 3600)),
-                    NAT, prompt=campaign_prompt(rng))
-              for day in range(21, 28) if (START + timedelta(days=day)).weekday() < 5
-              for key in STAFF[:5] for _ in range(30)]
+    launch = feature_launch(random.Random(9))
     harness = [f"eval-{i}" for i in range(5)]
     nightly = [e for day in range(28) for e in campaign(
         harness, day=day, hour=1, hours=2, ips=["10.9.9.9"], agent="evalkit/3", seed=day)]

@@ -242,8 +242,8 @@ def test_templated_reasoning_elicitation_is_high() -> None:
     assert float(alert.evidence["template_baseline_share"]) < 0.02
 
 
-def test_tutoring_bot_that_always_asks_for_steps_does_not_alert() -> None:
-    rng = random.Random(4)
+def tutor_events(rng: random.Random) -> list[UsageEvent]:
+    """28 days of a tutoring bot whose every prompt says "step by step" (normal for it)."""
     events = []
     for day in range(28):
         base = START + timedelta(days=day)
@@ -253,6 +253,11 @@ def test_tutoring_bot_that_always_asks_for_steps_does_not_alert() -> None:
                     f"{QUESTIONS[subject]} " + " ".join(rng.choice(WORDS) for _ in range(8)))
             events.append(req("tutor", base + timedelta(minutes=9 * i), text=text,
                               inp=rng.randint(200, 400), out=rng.randint(500, 900)))
+    return events
+
+
+def test_tutoring_bot_that_always_asks_for_steps_does_not_alert() -> None:
+    events = tutor_events(random.Random(4))
     assert scan(events, Window(START + timedelta(days=21), START + timedelta(days=28))) == []
 
 
@@ -446,15 +451,7 @@ def test_the_sampled_store_analyses_few_prompts_but_every_trap_and_extraction() 
 
 def test_sampled_normal_keys_stay_silent() -> None:
     rng = random.Random(4)
-    tutor = []
-    for day in range(28):
-        base = START + timedelta(days=day)
-        for i in range(150):
-            subject = rng.choice(list(QUESTIONS))
-            text = (f"You are a patient tutor. Explain step by step. Student question: "
-                    f"{QUESTIONS[subject]} " + " ".join(rng.choice(WORDS) for _ in range(8)))
-            tutor.append(req("tutor", base + timedelta(minutes=9 * i), text=text,
-                             inp=rng.randint(200, 400), out=rng.randint(500, 900)))
+    tutor = tutor_events(rng)
     batch = [req("batch", START + timedelta(days=day, minutes=3 * i),
                  text=f"Classify support ticket {day * 1000 + i} for account {i * 7919} as "
                       "billing, shipping or other. Reply with one word.", inp=120 + i % 40, out=3)
