@@ -26,6 +26,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -265,7 +266,7 @@ class Run:
     seconds: float
     cpu: float
     rss_mib: float
-    worker_rss_mib: float  # the largest parse worker (0 when the file was read serially)
+    worker_rss_mib: float  # the largest worker process (0 when none was started)
     phases: dict[str, float]
 
 
@@ -286,17 +287,46 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
+class WorkerWatch(threading.Thread):
+    """Polls /proc for this process's worker children and keeps the largest resident size.
+
+    Why not ``RUSAGE_CHILDREN``: a spawned worker is forked before it execs, so the kernel's
+    peak for it includes the parent's whole image (a 1 GB parent "had" 1 GB workers).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_kib = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        me = str(os.getpid())
+        page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+        while not self.done.wait(0.05):
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                    if fields[1] == me:  # ppid; the rss is in pages
+                        self.peak_kib = max(self.peak_kib, int(fields[21]) * page_kib)
+                except (OSError, IndexError, ValueError):
+                    continue
+
+
 def child_main(kind: str, path: str, state: str) -> None:
     """Entry point of a child: run one measurement and print it as one JSON line.
 
     CPU seconds (all threads) are reported beside wall time: on a shared machine wall
     time swings with other load, CPU time much less.
     """
+    watch = WorkerWatch()
+    watch.start()
     began = _cpu()
     result = child_baseline(path) if kind == "baseline" else child_scan(path, state)
     result["cpu"] = _cpu() - began
+    watch.done.set()
+    watch.join()
     result["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result["worker_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result["worker_rss_mib"] = watch.peak_kib / 1024
     print(json.dumps(result))
 
 
@@ -336,7 +366,7 @@ def report(r: Result) -> str:
         f"{n:>9,} rows ({r.size / 2**30:.2f} GiB): duckdb floor {b.seconds:6.1f} s "
         f"({n / b.seconds:,.0f} rows/s, {b.rss_mib:.0f} MiB); keyguard scan {s.seconds:6.1f} s "
         f"({n / s.seconds:,.0f} rows/s, peak RSS {s.rss_mib:.0f} MiB + {s.worker_rss_mib:.0f} MiB "
-        f"per parse worker); ratio {s.seconds / b.seconds:.1f}",
+        f"per worker process); ratio {s.seconds / b.seconds:.1f}",
         f"{'':>12}cpu seconds (all threads and workers): duckdb {b.cpu:.1f}, keyguard {s.cpu:.1f}, "
         f"ratio {s.cpu / b.cpu:.1f}",
         f"{'':>12}import {imported:.1f} s ({n / max(imported, 1e-9):,.0f} rows/s); detection "
