@@ -40,7 +40,8 @@ class ExitCode(enum.IntEnum):
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 findings or alerts at or above the threshold; 2 usage, "
-    "configuration or input error; 3 partial result (a source, region or file failed; "
+    "configuration or input error, or another run holds the state (lock or usage store); "
+    "3 partial result (a source, region or file failed; "
     "the report names it); 4 rotation stopped mid-plan (resume needed)."
 )
 

@@ -152,7 +152,7 @@ class JsonClient:
             status = exc.code
             detail = self._detail(exc)
             if status in _RETRY_STATUSES:
-                wait = _retry_after(exc.headers.get("retry-after")) if status == 429 else None
+                wait = retry_after(exc.headers.get("retry-after")) if status == 429 else None
                 reason = "rate limited (429)" if status == 429 else f"server error {status}"
                 raise _Retryable(reason, status, wait) from None
             if status in (401, 403):
@@ -217,7 +217,7 @@ class _Retryable(Exception):
         self.hint = hint
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after(value: str | None) -> float | None:
     """Seconds to wait from a ``retry-after`` header (delta seconds or HTTP date)."""
     if not value:
         return None

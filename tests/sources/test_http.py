@@ -8,7 +8,7 @@ from email.utils import format_datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keyguard.sources._http import _retry_after, rfc3339, unix
+from keyguard.sources._http import retry_after, rfc3339, unix
 
 # NOTE: hypothesis takes naive bounds and attaches the timezone itself.
 AWARE = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1),  # noqa: DTZ001
@@ -40,12 +40,12 @@ def test_unix_never_raises(value: object) -> None:
 
 
 def test_retry_after_seconds_and_dates() -> None:
-    assert _retry_after("7") == 7.0
-    assert _retry_after("0.5") == 0.5
-    assert _retry_after("-3") == 0.0
-    assert _retry_after(None) is None
-    assert _retry_after("soon") is None
-    later = _retry_after(format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True))
+    assert retry_after("7") == 7.0
+    assert retry_after("0.5") == 0.5
+    assert retry_after("-3") == 0.0
+    assert retry_after(None) is None
+    assert retry_after("soon") is None
+    later = retry_after(format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True))
     assert later is not None
     assert 25 <= later <= 31
-    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # already past
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # already past

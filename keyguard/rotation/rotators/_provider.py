@@ -3,8 +3,10 @@
 * :class:`ProviderApi`: JSON over HTTP with the standard library, like the read-only
   sources (:mod:`keyguard.sources._http`), plus POST and DELETE. Only requests that were
   certainly not processed are retried (any 429; a 5xx only for GET), because retrying a
-  POST whose answer was lost could regenerate a key twice. Error messages are one line and
-  scrubbed of every credential the call carried.
+  POST whose answer was lost could regenerate a key twice. A 429 waits what its
+  ``retry-after`` asks (else the doubling backoff), and fails at once when that is more
+  than ``max-retry-wait``. Error messages are one line and scrubbed of every credential
+  the call carried.
 * :func:`write_copy`, :func:`restore_copies` and :func:`recover`: the store steps, which
   the IAM rotator uses too (the previous version is journaled before a write,
   a copy changed since planning stops the step, and after a crash the new value is read
@@ -33,6 +35,7 @@ from keyguard.rotation.rotators import StepState
 from keyguard.rotation.stores import STORES
 from keyguard.rotation.values import extract, holds, rewrite
 from keyguard.secret import Secret
+from keyguard.sources._http import retry_after
 
 #: Most copies one provider key may have (LiteLLM lists its store steps as final steps).
 MAX_COPIES = 64
@@ -61,6 +64,7 @@ class ProviderApi:
         self._headers = dict(headers)
         self._timeout = float(cfg.timeout) if cfg.timeout > 0 else None
         self._retries = cfg.max_retries
+        self._max_wait = float(cfg.max_retry_wait)
         self._label = label
 
     def call(self, method: str, path: str, *, body: Mapping[str, object] | None = None,
@@ -85,10 +89,15 @@ class ProviderApi:
         attempt = 0
         while True:
             attempt += 1
-            status, raw = self._once(method, url, body, merged, what)
+            status, raw, asked = self._once(method, url, body, merged, what)
             retryable = status == 429 or (method == "GET" and status >= 500)
             if retryable and attempt <= self._retries:
-                self._ctx.sleep(BACKOFF_S * 2 ** (attempt - 1))
+                wait = asked if asked is not None else BACKOFF_S * 2 ** (attempt - 1)
+                if wait > self._max_wait:
+                    raise StepFailed(f"{what}: HTTP {status}, the API asks to retry after "
+                                     f"{wait:.0f}s, more than max-retry-wait "
+                                     f"({self._max_wait:.0f}s); try again later")
+                self._ctx.sleep(wait)
                 continue
             parsed = _parse(raw)
             if 200 <= status < 300 or status in accept:
@@ -97,7 +106,9 @@ class ProviderApi:
             raise StepFailed(f"{what}: HTTP {status}{f': {detail}' if detail else ''}")
 
     def _once(self, method: str, url: str, body: Mapping[str, object] | None,
-              headers: Mapping[str, str | Secret], what: str) -> tuple[int, bytes]:
+              headers: Mapping[str, str | Secret], what: str
+              ) -> tuple[int, bytes, float | None]:
+        """``(status, body, retry-after seconds of a 429 or None)``."""
         sent = {"accept": "application/json", "user-agent": "keyguard"}
         for name, value in headers.items():
             sent[name] = value.reveal() if isinstance(value, Secret) else value
@@ -110,13 +121,14 @@ class ProviderApi:
         request = urllib.request.Request(url, data=data, headers=sent, method=method)  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
-                return int(response.status), response.read()
+                return int(response.status), response.read(), None
         except urllib.error.HTTPError as exc:
             try:
                 raw = exc.read(4096)
             except OSError:
                 raw = b""
-            return int(exc.code), raw
+            asked = retry_after(exc.headers.get("retry-after")) if exc.code == 429 else None
+            return int(exc.code), raw, asked
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             cause = exc.reason if isinstance(exc, urllib.error.URLError) else type(exc).__name__
             raise StepFailed(f"{what}: cannot reach {_origin(self._base)} "
