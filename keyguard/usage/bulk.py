@@ -12,14 +12,9 @@ staging table, and Python only touches what needs Python:
   sanitising), so names, fallbacks, scrubbing and countries are exactly those of a
   row-by-row read. A log repeats a few thousand combinations a million times.
 * **Prompt analysis on a sample.** Every row gets its prompt length from SQL. The SimHash
-  and the phrasing markers (see ``keyguard.usage.prompt_markers``) are computed for at
-  most ``[usage] prompt-sample`` ordinary prompts per key and UTC day, each stored with
-  ``prompt_weight`` = ordinary prompts of that key-day / sampled ones, so the detectors'
-  sums of weights estimate the counts a full analysis would give. Prompts that *could* be
-  an extraction attempt or contain a trap string are never left to chance: a cheap SQL
-  pre-filter (one case-insensitive RE2 alternation of literals that every extraction
-  phrase and every trap string contains) picks them, and all of them are analysed with
-  weight 1. Key-days with fewer prompts than the cap are analysed in full.
+  and the phrasing markers are computed for a weighted sample per key and UTC day plus
+  every prompt that could be an extraction attempt or hold a trap string
+  (``keyguard.usage.sampling``).
 
 Exactness: a file is taken by this path only if every row is of the plain shape (see
 :data:`_BAD`: typed tokens, ISO times, string ids, ``messages`` a list of objects whose
@@ -61,20 +56,7 @@ FORMAT = "litellm"
 MAX_DISTINCT = 100_000
 #: DuckDB memory while staging; larger files spill to its temp directory.
 MEMORY_LIMIT = "1GB"
-#: Sampled prompts analysed in one worker task.
-_CHUNK = 2_000
-#: Below this many prompts analysis runs in this process (workers cost ~0.3 s to start).
-_PARALLEL_MIN = 6_000
 _DUMMY_TIME = "2000-01-01T00:00:00"
-
-#: Literals of which every extraction phrase of ``prompt_markers`` contains at least one
-#: (lower-case; matched case-insensitively). tests/usage/test_bulk.py checks the phrases.
-EXTRACTION_LITERALS = (
-    "ignore ", "disregard ", "forget ", "override ", "bypass ", "repeat ", "system prompt",
-    "system message", "initial instructions", "original instructions",
-    "hidden instructions", "developer message", "preprompt", "pre-prompt",
-    "instructions you were given", "what were your", "what are your", "what was your",
-    "what is your", "above this", "before this", "above the first", "before the first")
 
 _COLUMNS = (
     "{'request_id': 'JSON', 'api_key': 'JSON', 'startTime': 'VARCHAR', 'prompt_tokens': 'JSON', "
@@ -487,93 +469,10 @@ def _fates(cur: duckdb.DuckDBPyConnection, out: Loaded, since: datetime | None,
     out.below_watermark = int(counts.get(3, 0))
 
 
-def prefilter(traps: Sequence[str]) -> str:
-    """The RE2 pattern (matched case-insensitively) that every prompt needing a full look hits."""
-    literals = [*EXTRACTION_LITERALS, *(t.lower() for t in traps if t.strip())]
-    return "|".join(_re2_literal(text) for text in literals)
+def _analyse(cur: duckdb.DuckDBPyConnection, config: UsageConfig, out: Loaded) -> None:
+    from keyguard.usage.sampling import analyse_sample
 
-
-def _re2_literal(text: str) -> str:
-    return "".join(f"\\{c}" if c.isascii() and not c.isalnum() and c != " " else c
-                   for c in text)
-
-
-def _analyse(con: duckdb.DuckDBPyConnection, config: UsageConfig, out: Loaded) -> None:
-    """Fingerprint and classify every suspicious prompt and a weighted sample of the rest."""
-    import numpy as np
-
-    from keyguard.usage import prompt_markers
-
-    classifier = prompt_markers.from_config(config)
-    cap = config.prompt_sample
-    forced = "$1::VARCHAR IS NOT NULL" if cap <= 0 else "regexp_matches(s.text, $1, 'i')"
-    con.execute(f"""
-        CREATE OR REPLACE TABLE kg_pick AS
-        WITH k AS (SELECT s.rowid AS srow, s.gk, CAST(s.time AS DATE) AS day,
-                          {forced} AS forced
-                   FROM kg_stage s JOIN kg_fate f ON f.srow = s.rowid
-                   WHERE f.fate = 0 AND s.text IS NOT NULL),
-        o AS (SELECT gk, day, count(*) AS n, min_by(srow, hash(srow), $2) AS picks
-              FROM k WHERE NOT forced GROUP BY ALL)
-        SELECT srow, 1.0::DOUBLE AS w, true AS forced FROM k WHERE forced
-        UNION ALL
-        SELECT unnest(picks) AS srow, n / len(picks) AS w, false FROM o""",
-                [prefilter(classifier.traps), max(cap, 1)])
-    picked = con.execute("SELECT p.srow, p.w, s.text, p.forced FROM kg_pick p JOIN kg_stage s "
-                         "ON s.rowid = p.srow").fetchall()
-    total = con.execute("SELECT count(*) FROM kg_stage s JOIN kg_fate f ON f.srow = s.rowid "
-                        "WHERE f.fate = 0 AND s.text IS NOT NULL").fetchone()
-    con.execute("DROP TABLE kg_pick")
-    out.analysed = len(picked)
-    out.estimated = int(total[0]) - len(picked) if total else 0
-    results = analyse([row[2] for row in picked], classifier.traps,
-                      [not row[3] and cap > 0 for row in picked])
-    kg_analysis = {  # noqa: F841 - read by DuckDB's replacement scan below
-        "srow": np.array([row[0] for row in picked], dtype=np.int64),
-        "w": np.array([None if row[1] == 1 else row[1] for row in picked], dtype=object),
-        "fp": np.array([r[0] for r in results], dtype=object),
-        "markers": np.array([r[1] for r in results], dtype=object)}
-    con.execute("CREATE OR REPLACE TABLE kg_analysis AS SELECT srow::BIGINT AS srow, "
-                "w::DOUBLE AS w, fp::VARCHAR AS fp, markers::VARCHAR AS markers "
-                "FROM kg_analysis")
-
-
-def analyse(texts: Sequence[str], traps: Sequence[str], screened: Sequence[bool]
-            ) -> list[tuple[str, str | None]]:
-    """``(fingerprint, markers)`` per prompt, on every core when there are many.
-
-    ``screened[i]``: the pre-filter found no extraction phrase or trap string in text i.
-    """
-    from keyguard.usage import _parallel
-
-    if len(texts) < _PARALLEL_MIN or _parallel.workers() < 2:
-        return _analyse_chunk(texts, traps, screened)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    context = multiprocessing.get_context("spawn")
-    starts = range(0, len(texts), _CHUNK)
-    try:
-        with ProcessPoolExecutor(_parallel.workers(), mp_context=context) as pool:
-            results: list[tuple[str, str | None]] = []
-            for part in pool.map(_analyse_chunk, [texts[i:i + _CHUNK] for i in starts],
-                                 [traps] * len(starts),
-                                 [screened[i:i + _CHUNK] for i in starts]):
-                results.extend(part)
-            return results
-    except (BrokenProcessPool, OSError):  # no processes here (a sandbox): do it in-process
-        return _analyse_chunk(texts, traps, screened)
-
-
-def _analyse_chunk(texts: Sequence[str], traps: Sequence[str], screened: Sequence[bool]
-                   ) -> list[tuple[str, str | None]]:
-    from keyguard.usage import prompt
-    from keyguard.usage.prompt_markers import PromptClassifier
-
-    classifier = PromptClassifier(traps)
-    return [(prompt.fingerprint(text), classifier.markers(text, screened=skip))
-            for text, skip in zip(texts, screened, strict=True)]
+    out.analysed, out.estimated = analyse_sample(cur, config)
 
 
 def _insert(con: duckdb.DuckDBPyConnection, db: str, job: BulkFile, run: int,
