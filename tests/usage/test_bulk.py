@@ -290,3 +290,16 @@ def test_small_files_and_other_formats_are_not_offered(tmp_path: Path) -> None:
     array.write_text(json.dumps([spend_row(0), spend_row(1)], indent=1), encoding="utf-8")
     assert not bulk.eligible(array, array.read_bytes(), "litellm",
                              replace(UsageConfig(), bulk_min_mb=0))
+
+
+@pytest.mark.parametrize(("newline", "end"), [("\r\n", "\r\n"), ("\n", "")])
+def test_crlf_and_a_missing_final_newline_load_in_bulk(tmp_path: Path, newline: str,
+                                                       end: str) -> None:
+    log = tmp_path / "spend.jsonl"
+    log.write_text(newline.join(json.dumps(spend_row(i)) for i in range(10)) + end,
+                   encoding="utf-8", newline="")
+    expected, _, _ = _import(ROW_BY_ROW, log)
+    got, _, jobs = _import(BULK_ALL, log)
+    assert jobs[0].loaded is not None, jobs[0].declined
+    assert got == expected
+    assert len(got) == 10
