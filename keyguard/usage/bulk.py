@@ -409,6 +409,13 @@ def _map_groups(cur: duckdb.DuckDBPyConnection, job: BulkFile) -> None:
                           else f"{name}::VARCHAR AS {name}" for name in data if name != key)
         cur.execute(f"CREATE OR REPLACE TABLE {table} AS "
                     f"SELECT {key}::UBIGINT AS {key}, {casts} FROM kg_map")
+        # NOTE: the groups come from a second read of the file; one that changed in
+        # between (rotated, rewritten) could lack a staged row's group, and the INSERT's
+        # join would then drop that row silently.
+        missing = cur.execute(f"SELECT count(*) FROM kg_stage ANTI JOIN {table} USING ({key})"
+                              ).fetchone()
+        if missing and missing[0]:
+            raise Declined("the file changed while it was read")
 
 
 def _countries(ips: list[object], config: UsageConfig) -> list[str | None]:

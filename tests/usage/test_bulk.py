@@ -303,3 +303,20 @@ def test_crlf_and_a_missing_final_newline_load_in_bulk(tmp_path: Path, newline: 
     assert jobs[0].loaded is not None, jobs[0].declined
     assert got == expected
     assert len(got) == 10
+
+
+def test_a_file_rewritten_between_the_two_reads_is_declined(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The field groups come from a second read; a rotated file must not lose rows silently."""
+    log = write_jsonl(tmp_path / "spend.jsonl", [spend_row(i) for i in range(12)])
+    map_groups = bulk._map_groups
+
+    def rotate_first(cur: Any, job: BulkFile) -> None:
+        write_jsonl(log, [spend_row(0)])  # the log is rotated after DuckDB staged it
+        map_groups(cur, job)
+
+    monkeypatch.setattr(bulk, "_map_groups", rotate_first)
+    got, _, jobs = _import(BULK_ALL, log)
+    assert jobs[0].loaded is None
+    assert jobs[0].declined == "the file changed while it was read"
+    assert len(got) == 1  # then read row by row: what the file holds now
