@@ -130,7 +130,7 @@ class JsonClient:
                 if attempt > self._max_retries:
                     raise ApiError(f"{what}: {retry.reason}, still failing after {attempt} attempts",
                                    retry.hint, retry.status) from None
-                wait = retry.wait if retry.wait is not None else BACKOFF_S * 2 ** (attempt - 1)
+                wait = retry_wait(retry.wait, attempt)
                 if wait > self._max_wait:
                     raise ApiError(f"{what}: {retry.reason}; the API asks to retry after "
                                    f"{wait:.0f}s, more than max-retry-wait ({self._max_wait:.0f}s)",
@@ -215,6 +215,15 @@ class _Retryable(Exception):
         self.status = status
         self.wait = wait
         self.hint = hint
+
+
+def retry_wait(asked: float | None, attempt: int) -> float:
+    """Seconds before retry ``attempt`` (1-based): what a 429 asked, else the doubling backoff.
+
+    Shared by this client and the rotators' (``rotation/rotators/_provider.py``), which
+    both refuse to wait longer than ``max-retry-wait``.
+    """
+    return asked if asked is not None else BACKOFF_S * 2 ** (attempt - 1)
 
 
 def retry_after(value: str | None) -> float | None:

@@ -215,7 +215,6 @@ class BulkFile:
     config: UsageConfig
     loaded: Loaded | None = None
     declined: str | None = None
-    compression: str = "none"  # DuckDB's name for how the file is compressed
 
 
 def eligible(path: Path, head: bytes, importer_name: str, config: UsageConfig) -> bool:
@@ -297,13 +296,13 @@ def _load(job: BulkFile, con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyCon
     config = job.config
     cur.execute("SET TimeZone = 'UTC'")
     cur.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    job.compression = _compression(job.path)
-    cur.execute(_STAGE, [str(job.path), config.max_record_bytes, job.compression])
+    read_args = [str(job.path), config.max_record_bytes, _compression(job.path)]
+    cur.execute(_STAGE, read_args)
     rows, bad = cur.execute(_BAD).fetchone() or (0, 0)
     if bad:
         raise Declined(f"{bad} row(s) not of the plain shape")
     out = Loaded(rows=int(rows))
-    _map_groups(cur, job)
+    _map_groups(cur, job, read_args)
     _odd_prompts(cur)
     for statement in _DROP_RAW:
         cur.execute(statement)
@@ -375,7 +374,8 @@ def _misc(agent: str | None, m_agent: str | None, h_ua: str | None, h_ua2: str |
     return (event.user_agent, event.error_code, event.cached_tokens)
 
 
-def _map_groups(cur: duckdb.DuckDBPyConnection, job: BulkFile) -> None:
+def _map_groups(cur: duckdb.DuckDBPyConnection, job: BulkFile, read_args: list[object]
+                ) -> None:
     """Map each distinct combination of the repeated fields with the row importer's code.
 
     Combinations are keyed by their 64-bit hash (integer GROUP BYs and joins instead of
@@ -383,8 +383,7 @@ def _map_groups(cur: duckdb.DuckDBPyConnection, job: BulkFile) -> None:
     """
     import numpy as np
 
-    rows = cur.execute(_GROUPS, [str(job.path), job.config.max_record_bytes,
-                                 job.compression]).fetchall()
+    rows = cur.execute(_GROUPS, read_args).fetchall()  # the same file, read the same way
     # grouping() bits: 4 gi, 2 gs, 1 gm (set when rolled up); values follow in name order
     plans = (("kg_ident", "gi", 3, _IDENT, _ident,
               ("key_id", "key_alias", "principal", "account", "action", "model")),

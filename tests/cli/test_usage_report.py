@@ -191,9 +191,14 @@ def test_invalid_suppression_is_exit_2_before_any_work(cli: Cli, table: str, mes
     assert not state.exists()
 
 
+def red_team_record() -> KeyRecord:
+    """The traveller's key as an inventory records it, tagged for a red-team exercise."""
+    return KeyRecord(source="aws-iam", location="arn:aws:iam::1:user/red", name="red-team",
+                     key_id=TRAVELLER, tags={"purpose": "red-team-2023"})
+
+
 def test_tag_suppression_uses_the_latest_inventory_snapshot(cli: Cli) -> None:
-    record = KeyRecord(source="aws-iam", location="arn:aws:iam::1:user/red", name="red-team",
-                       key_id=TRAVELLER, tags={"purpose": "red-team-2023"})
+    record = red_team_record()
     with StateDB(cli.home / "data" / "keyguard" / "state.db") as db:
         db.record_snapshot(Inventory(keys=(record,), sources=("aws-iam",)),
                            datetime(2026, 1, 1, tzinfo=UTC))
@@ -206,8 +211,7 @@ def test_tag_suppression_uses_the_latest_inventory_snapshot(cli: Cli) -> None:
 
 
 def test_tags_of_keys_a_partial_inventory_could_not_read_still_apply(cli: Cli) -> None:
-    record = KeyRecord(source="aws-iam", location="arn:aws:iam::1:user/red", name="red-team",
-                       key_id=TRAVELLER, tags={"purpose": "red-team-2023"})
+    record = red_team_record()
     with StateDB(cli.home / "data" / "keyguard" / "state.db") as db:
         db.record_snapshot(Inventory(keys=(record,), sources=("aws-iam",)),
                            datetime(2026, 1, 1, tzinfo=UTC))

@@ -16,8 +16,9 @@ from keyguard.config import Config, ProviderApiConfig
 from keyguard.fakes import fake_key
 from keyguard.fingerprint import Fingerprinter
 from keyguard.rotation.context import RotationContext, StepFailed
-from keyguard.rotation.rotators._provider import BACKOFF_S, ProviderApi
+from keyguard.rotation.rotators._provider import ProviderApi
 from keyguard.secret import Secret
+from keyguard.sources._http import BACKOFF_S
 from tests.fakes.anthropic_api import FakeAnthropicApi
 
 ADMIN = fake_key("anthropic-admin", random.Random(81))

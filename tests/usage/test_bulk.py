@@ -311,9 +311,9 @@ def test_a_file_rewritten_between_the_two_reads_is_declined(tmp_path: Path,
     log = write_jsonl(tmp_path / "spend.jsonl", [spend_row(i) for i in range(12)])
     map_groups = bulk._map_groups
 
-    def rotate_first(cur: Any, job: BulkFile) -> None:
+    def rotate_first(cur: Any, job: BulkFile, read_args: list[object]) -> None:
         write_jsonl(log, [spend_row(0)])  # the log is rotated after DuckDB staged it
-        map_groups(cur, job)
+        map_groups(cur, job, read_args)
 
     monkeypatch.setattr(bulk, "_map_groups", rotate_first)
     got, _, jobs = _import(BULK_ALL, log)

@@ -35,12 +35,10 @@ from keyguard.rotation.rotators import StepState
 from keyguard.rotation.stores import STORES
 from keyguard.rotation.values import extract, holds, rewrite
 from keyguard.secret import Secret
-from keyguard.sources._http import retry_after
+from keyguard.sources._http import retry_after, retry_wait
 
 #: Most copies one provider key may have (LiteLLM lists its store steps as final steps).
 MAX_COPIES = 64
-#: First wait before retrying a throttled or failed request, doubled each time, seconds.
-BACKOFF_S = 0.5
 _MAX_DETAIL = 160
 
 Json = object
@@ -92,7 +90,7 @@ class ProviderApi:
             status, raw, asked = self._once(method, url, body, merged, what)
             retryable = status == 429 or (method == "GET" and status >= 500)
             if retryable and attempt <= self._retries:
-                wait = asked if asked is not None else BACKOFF_S * 2 ** (attempt - 1)
+                wait = retry_wait(asked, attempt)
                 if wait > self._max_wait:
                     raise StepFailed(f"{what}: HTTP {status}, the API asks to retry after "
                                      f"{wait:.0f}s, more than max-retry-wait "
