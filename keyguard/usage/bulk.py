@@ -24,8 +24,14 @@ row the row importer would reject, a line DuckDB cannot parse, too many distinct
 makes :func:`load` decline, and the reader reads the file row by row as before, with its
 ``file:line`` errors. Stored events carry ``origin`` = the file (no line numbers).
 
-Memory: DuckDB stages the file with a memory limit and spills to its temp directory; the
-prompt sample is ~cap x key-days texts.
+Two reads of the file: the first stages one narrow row per record (prompt length and
+pre-filter verdict, not the text); the second maps the distinct field combinations and
+fetches the texts of the sampled prompts only.
+
+Memory: the staging table holds no prompt text (~150 bytes a row), so a 1M-row log peaks
+at ~750 MiB and no prompt text spills to DuckDB's temp directory; only rows whose prompt
+Python decodes (see above) keep their text, in ``kg_odd``. The prompt sample is ~cap x
+key-days texts.
 """
 
 # NOTE: every SQL string in this module is assembled from module constants and column names;
@@ -43,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keyguard.config import UsageConfig
+from keyguard.usage import prompt_markers, sampling
 from keyguard.usage.importers._common import BadRow
 
 if TYPE_CHECKING:
@@ -85,14 +92,8 @@ _COUNT = r"^\d{1,18}$"
 _FLOAT = r"^-?\d{1,20}(\.\d{1,40})?([eE][-+]?\d{1,3})?$"
 _NOT_OBJECT = "({0} IS NOT NULL AND {0} NOT LIKE '{{%' AND {0} <> 'null')"
 
-#: Messages the SQL text extraction may not read as Python does: a ``content`` that is not
-#: a string or null (parts, numbers), or a top-level element that is not an object
-#: (``["``, ``},"``; also inside nested objects, which only sends those rows to Python).
-_ODD_MESSAGES = r'"content":[^"n]|(^\[|\},|\],)[^{]'
-
 # NOTE: the SQL below is assembled from the constants above only; values are parameters.
-_STAGE = f"""
-CREATE OR REPLACE TABLE kg_stage AS
+_RAW = f"""
 WITH raw AS (
   SELECT request_id, startTime AS t_text, prompt_tokens AS pt, completion_tokens AS ct,
          spend AS sp, api_key, metadata.user_api_key AS m_user_api_key,
@@ -113,14 +114,32 @@ WITH raw AS (
          json_extract(metadata.additional_usage_values,
                       '$."prompt_tokens_details.cached_tokens"') AS u_cached_dotted,
          messages,
-         proxy_server_request.messages AS p_messages, proxy_server_request.prompt AS p_prompt
+         proxy_server_request.messages AS p_messages, proxy_server_request.prompt AS p_prompt,
+         -- names a row's prompt in both reads: rows with equal fields have equal text
+         hash(messages, proxy_server_request.messages, proxy_server_request.prompt) AS rid
   FROM read_json($1, format = 'newline_delimited', columns = {_COLUMNS},
-                 maximum_object_size = $2, compression = $3))
+                 maximum_object_size = $2, compression = $3))"""
+
+#: The text of messages of the plain shape (a list of objects whose ``content`` is text or
+#: null), which SQL extracts as Python does; rows of other shapes are flagged odd.
+_TEXT = "nullif(array_to_string(json_extract_string(messages, '$[*].content'), chr(10)), '')"
+
+#: Staging: one narrow row per record. The prompt text is not kept (it is most of the
+#: file, and would spill to disk): only its length, whether the pre-filter matched it
+#: (``forced``, see ``keyguard.usage.sampling``) and ``rid``; the second read
+#: (:data:`_GROUPS`) fetches the texts of the sample.
+_STAGE = f"""
+CREATE OR REPLACE TABLE kg_stage AS
+{_RAW},
+texted AS (
+  -- json_structure merges the shapes of all elements: '[{{..."content":"VARCHAR"...}}]'
+  -- when every element is an object whose content is text or null
+  SELECT *, {_TEXT} AS text, json_structure(messages) AS shape FROM raw)
 -- NOTE: DuckDB evaluates an expression once per reference, so each costly function
--- (JSON extraction, regex) appears once here; checks that combine columns run later.
+-- (JSON extraction, regex) appears once per row; checks that combine columns run later.
 SELECT hash(api_key, m_user_api_key) AS gk,
        hash({", ".join(_IDENT)}) AS gi, hash({", ".join(_SOURCE)}) AS gs,
-       hash({", ".join(_MISC)}) AS gm,
+       hash({", ".join(_MISC)}) AS gm, rid,
        CASE WHEN request_id LIKE '"%' THEN json_extract_string(request_id, '$') END
          AS event_id,
        t_text, CAST(TRY_CAST(t_text AS TIMESTAMPTZ) AS TIMESTAMP) AS time,
@@ -129,16 +148,16 @@ SELECT hash(api_key, m_user_api_key) AS gk,
        CASE WHEN ct IS NULL OR ct = 'null' THEN 0 ELSE TRY_CAST(ct AS BIGINT) END
          AS output_tokens,
        CASE WHEN sp IS NULL OR sp = 'null' THEN NULL ELSE TRY_CAST(sp AS DOUBLE) END AS cost,
-       nullif(array_to_string(json_extract_string(messages, '$[*].content'), chr(10)), '')
-         AS text,
-       coalesce(p_messages, 'null') <> 'null' OR coalesce(p_prompt, 'null') <> 'null'
-         AS has_request,
-       -- raw JSON of every row that may be odd (see _ODD): prompts Python reads itself.
-       -- A JSON quirk may flag a plain one, which only costs time.
-       CASE WHEN (messages IS NOT NULL AND messages <> 'null' AND (messages NOT LIKE '[%'
-                  OR regexp_matches(messages, '{_ODD_MESSAGES}')))
-            OR ((coalesce(p_messages, 'null') <> 'null' OR coalesce(p_prompt, 'null') <> 'null')
-                AND (messages IS NULL OR NOT regexp_matches(messages, '"content":"[^"]')))
+       length(text) AS chars,
+       coalesce(regexp_matches(text, $4, 'i'), false) AS forced,
+       -- raw JSON of every row whose prompt Python reads itself: messages not of the plain
+       -- shape, or no text in them but a proxy_server_request to fall back on
+       CASE WHEN (messages IS NOT NULL AND messages <> 'null'
+                  AND (messages NOT LIKE '[%' OR shape NOT LIKE '[{{%'
+                       OR coalesce(json_extract_string(shape, '$[0].content'), 'NULL')
+                          NOT IN ('VARCHAR', 'NULL')))
+            OR (text IS NULL AND (coalesce(p_messages, 'null') <> 'null'
+                                  OR coalesce(p_prompt, 'null') <> 'null'))
             THEN [messages, p_messages, p_prompt] END AS odd_json,
        -- a row the row importer might read differently: then it reads the whole file
        (request_id IS NOT NULL AND request_id <> 'null'
@@ -151,27 +170,27 @@ SELECT hash(api_key, m_user_api_key) AS gk,
        OR {_NOT_OBJECT.format("headers")} OR {_NOT_OBJECT.format("m_error")}
        OR {_NOT_OBJECT.format("m_usage")}
        AS bad
-FROM raw
+FROM texted
 """
 
-#: Each distinct combination of the repeated fields, read in a second pass over the file
-#: (cheaper than keeping ~20 JSON strings per row in the staging table).
+#: The second read of the file: each distinct combination of the repeated fields (cheaper
+#: than keeping ~20 JSON strings per row in the staging table), and the text of each
+#: sampled prompt (``kg_want``: the ``rid`` of picked rows of the plain shape).
 _GROUPS = f"""
-{_STAGE[_STAGE.index("WITH raw AS"):_STAGE.index("-- NOTE: DuckDB evaluates")]}
+{_RAW},
+marked AS (SELECT *, CASE WHEN rid IN (SELECT rid FROM kg_want) THEN rid END AS pid
+           FROM raw)
 SELECT hash({", ".join(_IDENT)}) AS gi, hash({", ".join(_SOURCE)}) AS gs,
-       hash({", ".join(_MISC)}) AS gm, grouping(gi, gs, gm) AS level,
+       hash({", ".join(_MISC)}) AS gm, pid, grouping(gi, gs, gm, pid) AS level,
+       any_value(CASE WHEN pid IS NOT NULL THEN {_TEXT} END) AS text,
        {", ".join(f"any_value({name})" for name in (*_IDENT, *_SOURCE, *_MISC))}
-FROM raw GROUP BY GROUPING SETS ((gi), (gs), (gm))
+FROM marked GROUP BY GROUPING SETS ((gi), (gs), (gm), (pid))
 """
 
-#: Rows whose prompt text Python reads from their raw JSON: messages not of the plain
-#: shape, or no text in them but a ``proxy_server_request`` prompt to fall back on.
-_ODD = f"""
-SELECT rowid, odd_json FROM kg_stage WHERE odd_json IS NOT NULL AND (
-  (odd_json[1] IS NOT NULL AND odd_json[1] <> 'null' AND (odd_json[1] NOT LIKE '[%'
-   OR regexp_matches(odd_json[1], '{_ODD_MESSAGES}')))
-  OR (text IS NULL AND has_request))
-"""
+#: Rows whose prompt text Python reads from their raw JSON (flagged in :data:`_STAGE`).
+#: One batch of them after rowid $1 (keyset pagination: the cursor inserts in between).
+_ODD = ("SELECT rowid, odd_json FROM kg_stage WHERE odd_json IS NOT NULL AND rowid > $1 "
+        "ORDER BY rowid LIMIT $2")
 
 #: Rows the row importer might read differently from :data:`_STAGE` (see _load).
 _BAD = f"""
@@ -182,10 +201,10 @@ FROM kg_stage
 
 #: In-memory databases of the staging tables (see :func:`load`: one per file) and tables.
 _DB = "kg_bulk"
-_TABLES = ("kg_stage", "kg_ident", "kg_source", "kg_misc", "kg_fate", "kg_pick",
-           "kg_analysis")
-
-_DROP_RAW = [f"ALTER TABLE kg_stage DROP COLUMN {name}" for name in ("odd_json", "t_text")]
+_TABLES = ("kg_stage", "kg_odd", "kg_ident", "kg_source", "kg_misc", "kg_fate", "kg_pick",
+           "kg_want", "kg_texts", "kg_analysis")
+#: Odd rows decoded by Python per batch (bounds the texts held in Python at once).
+_ODD_BATCH = 20_000
 
 
 @dataclass(slots=True)
@@ -297,17 +316,25 @@ def _load(job: BulkFile, con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyCon
     cur.execute("SET TimeZone = 'UTC'")
     cur.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     read_args = [str(job.path), config.max_record_bytes, _compression(job.path)]
-    cur.execute(_STAGE, read_args)
+    traps = prompt_markers.from_config(config).traps
+    cur.execute(_STAGE, [*read_args, sampling.prefilter(traps)])
     rows, bad = cur.execute(_BAD).fetchone() or (0, 0)
     if bad:
         raise Declined(f"{bad} row(s) not of the plain shape")
     out = Loaded(rows=int(rows))
-    _map_groups(cur, job, read_args)
-    _odd_prompts(cur)
-    for statement in _DROP_RAW:
-        cur.execute(statement)
+    _odd_prompts(cur, sampling.prefilter_literals(traps))
     _fates(cur, out, since, mark)
-    _analyse(cur, config, out)
+    total = sampling.pick(cur, config)
+    _map_groups(cur, job, read_args)
+    picked = cur.execute("""
+        SELECT p.srow, p.w, p.forced, coalesce(o.text, w.text)
+        FROM kg_pick p JOIN kg_stage s ON s.rowid = p.srow
+        LEFT JOIN kg_odd o ON o.srow = p.srow LEFT JOIN kg_texts w ON w.rid = s.rid
+        ORDER BY p.srow""").fetchall()
+    if any(row[3] is None for row in picked):
+        raise Declined("the file changed while it was read")
+    sampling.write_analysis(cur, config, picked)
+    out.analysed, out.estimated = len(picked), total - len(picked)
     _insert(con, db, job, run, insert_columns, out)
     return out
 
@@ -378,24 +405,33 @@ def _map_groups(cur: duckdb.DuckDBPyConnection, job: BulkFile, read_args: list[o
                 ) -> None:
     """Map each distinct combination of the repeated fields with the row importer's code.
 
+    The same second read of the file fetches the sampled prompts' texts (``kg_texts``).
     Combinations are keyed by their 64-bit hash (integer GROUP BYs and joins instead of
     ten string columns); two different combinations with one hash would take ~2^32 of them.
     """
     import numpy as np
 
+    cur.execute("CREATE OR REPLACE TABLE kg_want AS SELECT DISTINCT s.rid FROM kg_pick p "
+                "JOIN kg_stage s ON s.rowid = p.srow WHERE s.odd_json IS NULL")
     rows = cur.execute(_GROUPS, read_args).fetchall()  # the same file, read the same way
-    # grouping() bits: 4 gi, 2 gs, 1 gm (set when rolled up); values follow in name order
-    plans = (("kg_ident", "gi", 3, _IDENT, _ident,
+    # grouping() bits: 8 gi, 4 gs, 2 gm, 1 pid (set when rolled up); values follow in
+    # name order after gi, gs, gm, pid, level and text
+    texts = [(row[3], row[5]) for row in rows if row[4] == 14 and row[3] is not None]
+    kg_text = {"rid": np.array([t[0] for t in texts], dtype=np.uint64),  # noqa: F841
+               "text": np.array([t[1] for t in texts], dtype=object)}
+    cur.execute("CREATE OR REPLACE TABLE kg_texts AS SELECT rid::UBIGINT AS rid, "
+                "text::VARCHAR AS text FROM kg_text")
+    plans = (("kg_ident", "gi", 7, _IDENT, _ident,
               ("key_id", "key_alias", "principal", "account", "action", "model")),
-             ("kg_source", "gs", 5, _SOURCE, _source, ("source_ip", "source_host")),
-             ("kg_misc", "gm", 6, _MISC, _misc, ("user_agent", "error_code", "cached_tokens")))
+             ("kg_source", "gs", 11, _SOURCE, _source, ("source_ip", "source_host")),
+             ("kg_misc", "gm", 13, _MISC, _misc, ("user_agent", "error_code", "cached_tokens")))
     names = (*_IDENT, *_SOURCE, *_MISC)
     for table, key, level, fields, mapper, outputs in plans:
-        mine = [row for row in rows if row[3] == level]
+        mine = [row for row in rows if row[4] == level]
         if len(mine) > MAX_DISTINCT:
             raise Declined(f"{len(mine)} distinct {table[3:]} values")
         position = ("gi", "gs", "gm").index(key)
-        at = [4 + names.index(name) for name in fields]
+        at = [6 + names.index(name) for name in fields]
         mapped = [mapper(*(row[i] for i in at)) for row in mine]
         data: dict[str, Any] = {key: np.array([row[position] for row in mine], dtype=np.uint64)}
         for i, name in enumerate(outputs):
@@ -425,22 +461,33 @@ def _countries(ips: list[object], config: UsageConfig) -> list[str | None]:
     return countries([ip if isinstance(ip, str) else None for ip in ips])
 
 
-def _odd_prompts(con: duckdb.DuckDBPyConnection) -> None:
-    """Prompt text of rows whose prompt is not a plain message list, decoded by Python."""
+def _odd_prompts(cur: duckdb.DuckDBPyConnection, literals: Sequence[str]) -> None:
+    """Prompt text of rows whose prompt is not a plain message list, decoded by Python.
+
+    Each text goes to ``kg_odd`` (read back only if the row is sampled); the row's length
+    and pre-filter verdict (``literals``, lower-case, as ``sampling.prefilter``) are set
+    from it. In batches, so a file of such rows never sits in Python's memory at once.
+    """
     import numpy as np
 
     from keyguard.usage.importers.litellm import prompt_text
 
-    rows = con.execute(_ODD).fetchall()
-    if not rows:
-        return
-    texts = []
-    for _, (messages, p_messages, p_prompt) in rows:
-        request = {"messages": _loads(p_messages), "prompt": _loads(p_prompt)}
-        texts.append(prompt_text(_loads(messages), request))
-    kg_odd = {"srow": np.array([r[0] for r in rows], dtype=np.int64),  # noqa: F841
-              "text": np.array(texts, dtype=object)}
-    con.execute("UPDATE kg_stage SET text = o.text::VARCHAR FROM kg_odd o "
+    cur.execute("CREATE OR REPLACE TABLE kg_odd (srow BIGINT, text VARCHAR, forced BOOLEAN)")
+    last = -1
+    while batch := cur.execute(_ODD, [last, _ODD_BATCH]).fetchall():
+        texts = []
+        for _, (messages, p_messages, p_prompt) in batch:
+            request = {"messages": _loads(p_messages), "prompt": _loads(p_prompt)}
+            texts.append(prompt_text(_loads(messages), request))
+        kg_batch = {  # noqa: F841 - read by DuckDB's replacement scan below
+            "srow": np.array([row[0] for row in batch], dtype=np.int64),
+            "text": np.array(texts, dtype=object),
+            "forced": np.array([text is not None and any(
+                literal in text.lower() for literal in literals) for text in texts])}
+        cur.execute("INSERT INTO kg_odd SELECT srow::BIGINT, text::VARCHAR, forced "
+                    "FROM kg_batch")
+        last = batch[-1][0]
+    cur.execute("UPDATE kg_stage SET chars = length(o.text), forced = o.forced FROM kg_odd o "
                 "WHERE kg_stage.rowid = o.srow")
 
 
@@ -475,12 +522,6 @@ def _fates(cur: duckdb.DuckDBPyConnection, out: Loaded, since: datetime | None,
     out.below_watermark = int(counts.get(3, 0))
 
 
-def _analyse(cur: duckdb.DuckDBPyConnection, config: UsageConfig, out: Loaded) -> None:
-    from keyguard.usage.sampling import analyse_sample
-
-    out.analysed, out.estimated = analyse_sample(cur, config)
-
-
 def _insert(con: duckdb.DuckDBPyConnection, db: str, job: BulkFile, run: int,
             insert_columns: Sequence[str], out: Loaded) -> None:
     """One INSERT of the rows whose fate is 0, with mapped fields and the analysis joined."""
@@ -490,7 +531,7 @@ def _insert(con: duckdb.DuckDBPyConnection, db: str, job: BulkFile, run: int,
         "model": "i.model", "input_tokens": "s.input_tokens",
         "output_tokens": "s.output_tokens", "cached_tokens": "m.cached_tokens",
         "requests": "1", "user_agent": "m.user_agent", "error_code": "m.error_code",
-        "prompt_fingerprint": "a.fp", "prompt_chars": "length(s.text)",
+        "prompt_fingerprint": "a.fp", "prompt_chars": "s.chars",
         "principal": "i.principal", "account": "i.account", "source_host": "g.source_host",
         "action": "i.action", "event_id": "s.event_id", "cost_usd": "s.cost",
         "origin": "$1::VARCHAR", "prompt_markers": "a.markers", "prompt_weight": "a.w"}

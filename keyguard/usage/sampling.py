@@ -40,10 +40,14 @@ EXTRACTION_LITERALS = (
     "what is your", "above this", "before this", "above the first", "before the first")
 
 
+def prefilter_literals(traps: Sequence[str]) -> tuple[str, ...]:
+    """Lower-case literals of which every prompt needing a full look contains one."""
+    return (*EXTRACTION_LITERALS, *(t.lower() for t in traps if t.strip()))
+
+
 def prefilter(traps: Sequence[str]) -> str:
     """The RE2 pattern (matched case-insensitively) that every prompt needing a full look hits."""
-    literals = [*EXTRACTION_LITERALS, *(t.lower() for t in traps if t.strip())]
-    return "|".join(_re2_literal(text) for text in literals)
+    return "|".join(_re2_literal(text) for text in prefilter_literals(traps))
 
 
 def _re2_literal(text: str) -> str:
@@ -51,41 +55,50 @@ def _re2_literal(text: str) -> str:
                    for c in text)
 
 
-def analyse_sample(con: duckdb.DuckDBPyConnection, config: UsageConfig) -> tuple[int, int]:
-    """Fingerprint and classify every suspicious prompt and a weighted sample of the rest.
+def pick(con: duckdb.DuckDBPyConnection, config: UsageConfig) -> int:
+    """Choose the prompts to analyse; returns how many prompts the load holds.
 
-    Reads ``kg_stage`` (``rowid``, ``gk``: key hash, ``time``, ``text``) and ``kg_fate``
-    (``srow``, ``fate``: 0 for rows to insert) on ``con``, the bulk load's cursor, and
-    writes ``kg_analysis`` (``srow``, ``w``: weight, NULL for 1, ``fp``, ``markers``).
-    Returns ``(prompts analysed, prompts left to the sample weights)``.
+    Reads ``kg_stage`` (``rowid``, ``gk``: key hash, ``time``, ``chars``: prompt length,
+    NULL without one, ``forced``: the pre-filter matched) and ``kg_fate`` (``srow``,
+    ``fate``: 0 for rows to insert) on ``con``, the bulk load's cursor, and writes
+    ``kg_pick`` (``srow``, ``w``: weight, ``forced``): every forced prompt at weight 1, and
+    per key and UTC day the ``[usage] prompt_sample`` others with the smallest hash of
+    their row, each weighing ordinary prompts of the key-day / picked ones. With a
+    sample of 0 every prompt is picked, unscreened.
+    """
+    cap = config.prompt_sample
+    forced = "s.forced" if cap > 0 else "true"
+    con.execute(f"""
+        CREATE OR REPLACE TABLE kg_pick AS
+        WITH k AS (SELECT s.rowid AS srow, s.gk, CAST(s.time AS DATE) AS day,
+                          {forced} AS forced
+                   FROM kg_stage s JOIN kg_fate f ON f.srow = s.rowid
+                   WHERE f.fate = 0 AND s.chars IS NOT NULL),
+        o AS (SELECT gk, day, count(*) AS n, min_by(srow, hash(srow), $1) AS picks
+              FROM k WHERE NOT forced GROUP BY ALL)
+        SELECT srow, 1.0::DOUBLE AS w, true AS forced FROM k WHERE forced
+        UNION ALL
+        SELECT unnest(picks) AS srow, n / len(picks) AS w, false FROM o""",  # noqa: S608
+                [max(cap, 1)])
+    total = con.execute("SELECT count(*) FROM kg_stage s JOIN kg_fate f ON f.srow = s.rowid "
+                        "WHERE f.fate = 0 AND s.chars IS NOT NULL").fetchone()
+    return int(total[0]) if total else 0
+
+
+def write_analysis(con: duckdb.DuckDBPyConnection, config: UsageConfig,
+                   picked: Sequence[tuple[int, float, bool, str]]) -> None:
+    """Fingerprint and classify the picked prompts into ``kg_analysis``.
+
+    ``picked``: ``(srow, weight, forced, text)`` per row of ``kg_pick``. Writes
+    ``kg_analysis`` (``srow``, ``w``: weight, NULL for 1, ``fp``, ``markers``).
     """
     import numpy as np
 
     from keyguard.usage import prompt_markers
 
     classifier = prompt_markers.from_config(config)
-    cap = config.prompt_sample
-    forced = "$1::VARCHAR IS NOT NULL" if cap <= 0 else "regexp_matches(s.text, $1, 'i')"
-    con.execute(f"""
-        CREATE OR REPLACE TABLE kg_pick AS
-        WITH k AS (SELECT s.rowid AS srow, s.gk, CAST(s.time AS DATE) AS day,
-                          {forced} AS forced
-                   FROM kg_stage s JOIN kg_fate f ON f.srow = s.rowid
-                   WHERE f.fate = 0 AND s.text IS NOT NULL),
-        o AS (SELECT gk, day, count(*) AS n, min_by(srow, hash(srow), $2) AS picks
-              FROM k WHERE NOT forced GROUP BY ALL)
-        SELECT srow, 1.0::DOUBLE AS w, true AS forced FROM k WHERE forced
-        UNION ALL
-        SELECT unnest(picks) AS srow, n / len(picks) AS w, false FROM o""",  # noqa: S608
-                [prefilter(classifier.traps), max(cap, 1)])
-    picked = con.execute("SELECT p.srow, p.w, s.text, p.forced FROM kg_pick p JOIN kg_stage s "
-                         "ON s.rowid = p.srow").fetchall()
-    total = con.execute("SELECT count(*) FROM kg_stage s JOIN kg_fate f ON f.srow = s.rowid "
-                        "WHERE f.fate = 0 AND s.text IS NOT NULL").fetchone()
-    con.execute("DROP TABLE kg_pick")
-    estimated = int(total[0]) - len(picked) if total else 0
-    results = analyse([row[2] for row in picked], classifier.traps,
-                      [not row[3] and cap > 0 for row in picked])
+    results = analyse([row[3] for row in picked], classifier.traps,
+                      [not row[2] and config.prompt_sample > 0 for row in picked])
     kg_analysis = {  # noqa: F841 - read by DuckDB's replacement scan below
         "srow": np.array([row[0] for row in picked], dtype=np.int64),
         "w": np.array([None if row[1] == 1 else row[1] for row in picked], dtype=object),
@@ -94,7 +107,6 @@ def analyse_sample(con: duckdb.DuckDBPyConnection, config: UsageConfig) -> tuple
     con.execute("CREATE OR REPLACE TABLE kg_analysis AS SELECT srow::BIGINT AS srow, "
                 "w::DOUBLE AS w, fp::VARCHAR AS fp, markers::VARCHAR AS markers "
                 "FROM kg_analysis")
-    return len(picked), estimated
 
 
 def analyse(texts: Sequence[str], traps: Sequence[str], screened: Sequence[bool]
