@@ -4,8 +4,6 @@ Only ``cli/`` touches argv, the environment, files and exit codes; this module i
 those edges live. Heavy libraries are never imported here.
 """
 
-from __future__ import annotations
-
 import enum
 import functools
 import logging
@@ -102,9 +100,9 @@ class AppState:
     verbose: int = 0
     quiet: bool = False
     no_color: bool = False
-    _config: Config | None = field(default=None, repr=False)
+    _config: "Config | None" = field(default=None, repr=False)
 
-    def config(self) -> Config:
+    def config(self) -> "Config":
         """Load and validate the configuration once per run."""
         if self._config is None:
             from keyguard.config import find_config, load_config
@@ -116,7 +114,7 @@ class AppState:
             self._config = config
         return self._config
 
-    def set_config(self, config: Config) -> None:
+    def set_config(self, config: "Config") -> None:
         """Use an in-memory config (``keyguard demo``)."""
         self._config = config
 
@@ -197,7 +195,7 @@ class Progress:
         self._shown = False
 
     @classmethod
-    def for_terminal(cls, quiet: bool) -> Progress:
+    def for_terminal(cls, quiet: bool) -> "Progress":
         """Enabled when stderr is a TTY and --quiet is off."""
         return cls(enabled=not quiet and sys.stderr.isatty())
 

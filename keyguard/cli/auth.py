@@ -6,8 +6,6 @@ confirmed prompt on a terminal, else standard input. ``get`` prints a redacted f
 a CI transcript by accident. keyring is imported inside the commands: ``--help`` stays light.
 """
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated
 

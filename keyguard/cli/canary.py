@@ -4,8 +4,6 @@ Thin on purpose: options are parsed here and handed to :mod:`keyguard.canary`; b
 hvac and the usage importers load inside the commands, so ``--help`` stays instant.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import enum
 import functools
@@ -88,7 +86,7 @@ NameOpt = Annotated[
 FormatOpt = Annotated[CanaryFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
-def _state_file(ctx: typer.Context, state: Path | None) -> tuple[Config, Path]:
+def _state_file(ctx: typer.Context, state: Path | None) -> "tuple[Config, Path]":
     from keyguard.config import state_path
 
     config = app_state(ctx).config()
@@ -328,7 +326,7 @@ def delete(
         canary = find(db, canary_id)
         aws_cache: dict[str, AwsCanaries] = {}
 
-        def aws(region: str | None) -> AwsCanaries:
+        def aws(region: str | None) -> "AwsCanaries":
             key = region or canary.region or ""
             if key not in aws_cache:
                 aws_cache[key] = AwsCanaries(config.aws, key or None)
@@ -449,13 +447,13 @@ def _tags(raw: list[str]) -> dict[str, str]:
     return tags
 
 
-def _planter(config: Config, aws: Callable[[str | None], AwsCanaries]) -> Planter:
+def _planter(config: "Config", aws: "Callable[[str | None], AwsCanaries]") -> "Planter":
     from keyguard.canary.plant import Planter
 
     return Planter(aws, lambda: _vault_kv(config))
 
 
-def _vault_kv(config: Config) -> VaultKv:
+def _vault_kv(config: "Config") -> "VaultKv":
     """An authenticated hvac client, logged in exactly as the vault source logs in."""
     from keyguard.canary.plant import VaultKv
     from keyguard.sources import SourceContext
@@ -469,7 +467,7 @@ def _vault_kv(config: Config) -> VaultKv:
     return VaultKv(client)
 
 
-def _undo(planter: Planter, planted: tuple[Planted, ...], stand_in: Canary,
+def _undo(planter: "Planter", planted: "tuple[Planted, ...]", stand_in: "Canary",
           delete_key: Callable[[], None]) -> None:
     """Best-effort rollback of a half-made canary; failures are warnings, the first error wins."""
     steps: list[tuple[str, Callable[[], None]]] = [
@@ -492,8 +490,8 @@ def _quiet_http_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _plant_all(planter: Planter, locations: list[Location], credential: Credential,
-               stand_in: Canary) -> tuple[Planted, ...]:
+def _plant_all(planter: "Planter", locations: "list[Location]", credential: "Credential",
+               stand_in: "Canary") -> "tuple[Planted, ...]":
     """Plant every copy; on failure remove the copies already planted, then re-raise.
 
     ``stand_in`` (the canary before it has an id) tells ``remove`` which lines are its own.
@@ -512,14 +510,14 @@ def _plant_all(planter: Planter, locations: list[Location], credential: Credenti
     return tuple(done)
 
 
-def _created(canary: Canary) -> None:
+def _created(canary: "Canary") -> None:
     typer.echo(f"canary {canary.id} created: {canary.kind} {canary.name}, key id "
                f"{canary.identifier}")
     for planted in canary.planted:
         typer.echo(f"  planted: {planted.spec}")
 
 
-def _canary_dict(canary: Canary) -> dict[str, Any]:
+def _canary_dict(canary: "Canary") -> dict[str, Any]:
     from keyguard.serialize import iso
 
     return {
@@ -531,7 +529,7 @@ def _canary_dict(canary: Canary) -> dict[str, Any]:
     }
 
 
-def _canary_table(canaries: list[Canary]) -> str:
+def _canary_table(canaries: "list[Canary]") -> str:
     from tabulate import tabulate
 
     if not canaries:
@@ -542,7 +540,7 @@ def _canary_table(canaries: list[Canary]) -> str:
                     tablefmt="simple") + "\n"
 
 
-def _check_json(result: CheckResult, error_samples: list[str], sent: int | None) -> str:
+def _check_json(result: "CheckResult", error_samples: list[str], sent: int | None) -> str:
     doc = {
         "schema_version": SCHEMA_VERSION,
         "used": result.used,
@@ -555,7 +553,7 @@ def _check_json(result: CheckResult, error_samples: list[str], sent: int | None)
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def _check_table(result: CheckResult) -> str:
+def _check_table(result: "CheckResult") -> str:
     from tabulate import tabulate
 
     if not result.states:
@@ -572,7 +570,7 @@ def _check_table(result: CheckResult) -> str:
     return text
 
 
-def _check_summary(result: CheckResult, parse_errors: int, total: int) -> str:
+def _check_summary(result: "CheckResult", parse_errors: int, total: int) -> str:
     used = sum(1 for s in result.states if s.status.value == "used")
     parts = [f"keyguard: {total} canar{'y' if total == 1 else 'ies'} checked",
              f"{used} used", f"{len(result.unknown)} unknown"]
@@ -582,7 +580,7 @@ def _check_summary(result: CheckResult, parse_errors: int, total: int) -> str:
     return "; ".join(parts)
 
 
-def _pollers(config: Config) -> Pollers:
+def _pollers(config: "Config") -> "Pollers":
     from keyguard.canary.aws import AwsCanaries
     from keyguard.canary.check import Pollers
     from keyguard.canary.litellm import LiteLLMCanaries
@@ -590,12 +588,12 @@ def _pollers(config: Config) -> Pollers:
     aws_cache: dict[str, AwsCanaries] = {}
     provider_cache: dict[str, dict[str, KeyRecord]] = {}
 
-    def aws(region: str | None) -> AwsCanaries:
+    def aws(region: str | None) -> "AwsCanaries":
         if (region or "") not in aws_cache:
             aws_cache[region or ""] = AwsCanaries(config.aws, region)
         return aws_cache[region or ""]
 
-    def providers(kind: CanaryKind) -> dict[str, KeyRecord]:
+    def providers(kind: "CanaryKind") -> "dict[str, KeyRecord]":
         if kind.value not in provider_cache:
             provider_cache[kind.value] = _provider_records(config, kind.value)
         return provider_cache[kind.value]
@@ -607,7 +605,7 @@ def _pollers(config: Config) -> Pollers:
     return Pollers(aws=aws, litellm=litellm, providers=providers)
 
 
-def _provider_records(config: Config, name: str) -> dict[str, KeyRecord]:
+def _provider_records(config: "Config", name: str) -> "dict[str, KeyRecord]":
     """Every key the provider's admin API lists, by key id (the source does the reading)."""
     from keyguard.errors import SourceError
     from keyguard.model import SourceFailure
@@ -624,7 +622,7 @@ def _provider_records(config: Config, name: str) -> dict[str, KeyRecord]:
     return out
 
 
-def _throwaway_fingerprinter() -> Fingerprinter:
+def _throwaway_fingerprinter() -> "Fingerprinter":
     """A fingerprinter with a random key: sources need one, canary code compares no values.
 
     NOTE: the installation's key would cost a keyring lookup (or a key file) for nothing.
@@ -636,19 +634,19 @@ def _throwaway_fingerprinter() -> Fingerprinter:
     return Fingerprinter(secrets.token_bytes(32))
 
 
-def _litellm_cfg(config: Config, canary: Canary) -> LiteLLMConfig:
+def _litellm_cfg(config: "Config", canary: "Canary") -> "LiteLLMConfig":
     cfg = config.sources.litellm
     return dataclasses.replace(cfg, base_url=cfg.base_url or canary.base_url)
 
 
-def _scrubbed(result: CheckResult) -> CheckResult:
+def _scrubbed(result: "CheckResult") -> "CheckResult":
     """Alerts with secret-looking tokens from usage exports (aliases, user agents) redacted."""
     from keyguard.redact import scrub_alert
 
     return dataclasses.replace(result, alerts=tuple(scrub_alert(a) for a in result.alerts))
 
 
-def _alert_dict(alert: Alert) -> dict[str, Any]:
+def _alert_dict(alert: "Alert") -> dict[str, Any]:
     """An alert as ``keyguard usage scan`` reports it (same keys, same stable ``id``)."""
     from keyguard.serialize import iso
     from keyguard.usage.alerts import alert_id, report_type
@@ -659,7 +657,7 @@ def _alert_dict(alert: Alert) -> dict[str, Any]:
             "summary": alert.message, "evidence": dict(alert.evidence)}
 
 
-def _notify(hook: Webhook, result: CheckResult, state_file: Path) -> int:
+def _notify(hook: "Webhook", result: "CheckResult", state_file: Path) -> int:
     """Post the alerts not notified before (one POST), then remember their ids.
 
     Raises:

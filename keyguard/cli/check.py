@@ -1,7 +1,5 @@
 """``keyguard check``: the CI gate. Inventory -> policy -> findings -> report -> exit code."""
 
-from __future__ import annotations
-
 import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -165,7 +163,7 @@ def check(
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
-def _summary(checked: CheckResult, failing: int, threshold: Severity, failures: int,
+def _summary(checked: "CheckResult", failing: int, threshold: "Severity", failures: int,
              baseline_written: Path | None) -> str:
     """One stderr line: counts, what was accepted, and the gate's verdict."""
     parts = [f"keyguard: {len(checked.findings)} finding(s)"]

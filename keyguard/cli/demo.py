@@ -9,8 +9,6 @@ temporary directory that is removed at the end; the user's keyring, state databa
 config file and AWS settings are untouched.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import os
 import random
@@ -151,7 +149,7 @@ def demo(
         "apply), or read `keyguard inventory --help`.")
 
 
-def _usage_step(ctx: typer.Context, config: Config, workdir: Path, say: Callable[[str], None],
+def _usage_step(ctx: typer.Context, config: "Config", workdir: Path, say: Callable[[str], None],
                 *, machine: bool) -> None:
     """Step 7: the real ``keyguard usage scan`` command on a synthetic org's spend logs.
 
@@ -189,7 +187,7 @@ def _usage_step(ctx: typer.Context, config: Config, workdir: Path, say: Callable
     _print_usage_insights(corpus, text, code, say)
 
 
-def _print_usage_insights(corpus: Corpus, table: str, code: int,
+def _print_usage_insights(corpus: "Corpus", table: str, code: int,
                           say: Callable[[str], None]) -> None:
     from keyguard import demo_scenario
 
@@ -211,7 +209,7 @@ def _print_usage_insights(corpus: Corpus, table: str, code: int,
         + " Try it on your own exports: `keyguard usage scan spend-logs/ --canary KEY`.")
 
 
-def _check(result: Inventory, config: Config, now: datetime) -> str:
+def _check(result: "Inventory", config: "Config", now: datetime) -> str:
     """The gate-failing findings of the built-in policy on the sandbox, plus the totals."""
     from keyguard.engine import evaluate, load_policy
     from keyguard.report import REPORTERS, Report
@@ -231,7 +229,7 @@ def _check(result: Inventory, config: Config, now: datetime) -> str:
             "them, `keyguard rules show ID` explains a rule.\n")
 
 
-def _rotation_dry_run(result: Inventory, config: Config, now: datetime) -> str:
+def _rotation_dry_run(result: "Inventory", config: "Config", now: datetime) -> str:
     """Step 5b: the real rotation planner on the sandbox inventory (values were inspected).
 
     The same pure ``build_plan`` as ``keyguard rotate plan``, fed the inventory the demo
@@ -260,7 +258,7 @@ def _rotation_dry_run(result: Inventory, config: Config, now: datetime) -> str:
             "verified, and only then the old key disabled; `rotate resume` recovers a crash.\n")
 
 
-def _print_insights(result: Inventory, now: datetime) -> None:
+def _print_insights(result: "Inventory", now: datetime) -> None:
     from keyguard.insights import insights, provider_counts
 
     err("\n4. What to look at:")

@@ -1,7 +1,5 @@
 """``keyguard inventory``: list every key across the configured stores, or what changed."""
 
-from __future__ import annotations
-
 import enum
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,7 +97,7 @@ def inventory(
         raise typer.Exit(int(ExitCode.PARTIAL))
 
 
-def make_fingerprinter(quiet: bool) -> Fingerprinter:
+def make_fingerprinter(quiet: bool) -> "Fingerprinter":
     """The installation's fingerprinter (key from the keyring, else a 0600 file)."""
     from keyguard.fingerprint import Fingerprinter, load_key
 
@@ -111,9 +109,9 @@ def make_fingerprinter(quiet: bool) -> Fingerprinter:
 
 
 def run_and_record(
-    config: Config,
+    config: "Config",
     names: list[str],
-    fingerprinter: Fingerprinter,
+    fingerprinter: "Fingerprinter",
     regions: tuple[str, ...] | list[str],
     inspect_values: bool,
     *,
@@ -121,7 +119,7 @@ def run_and_record(
     diff: bool,
     record: bool,
     progress: Progress,
-) -> tuple[Inventory, Report]:
+) -> "tuple[Inventory, Report]":
     """Run the sources, compare with and record into the state database, build a Report.
 
     The state database is opened before any source runs, so a bad ``--state`` is exit 2
@@ -152,7 +150,7 @@ def run_and_record(
     return result, report
 
 
-def summary_line(result: Inventory) -> str:
+def summary_line(result: "Inventory") -> str:
     """One stderr line: how many keys, from which sources, and what failed."""
     text = f"keyguard: {len(result.keys)} keys from {len(result.sources)} source(s)"
     if result.failures:

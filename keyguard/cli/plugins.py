@@ -1,7 +1,5 @@
 """``keyguard plugins``: every registered plugin and where it comes from."""
 
-from __future__ import annotations
-
 import enum
 import json
 from typing import Annotated, Any

@@ -5,8 +5,6 @@ plan to :mod:`keyguard.rotation.apply`; the journal and the lock live in
 ``<state dir>/rotation/`` next to the state database.
 """
 
-from __future__ import annotations
-
 import enum
 import io
 import json
@@ -413,27 +411,27 @@ def resume(
 # -- plumbing ----------------------------------------------------------------------------------
 
 
-def _rotation_dir(app: AppState, state: Path | None) -> Path:
+def _rotation_dir(app: "AppState", state: Path | None) -> Path:
     from keyguard.config import state_path
 
     return state_path(app.config(), state, user_data_dir()).expanduser().parent / "rotation"
 
 
-def _journal(app: AppState, state: Path | None) -> Journal:
+def _journal(app: "AppState", state: Path | None) -> "Journal":
     from keyguard.rotation.journal import Journal
 
     return Journal(_rotation_dir(app, state) / "journal.jsonl")
 
 
-def _lock(app: AppState, state: Path | None, wait: float) -> RotationLock:
+def _lock(app: "AppState", state: Path | None, wait: float) -> "RotationLock":
     from keyguard.rotation.lock import RotationLock
 
     return RotationLock(_rotation_dir(app, state) / "lock", wait,
                         stamp=f"since {datetime.now(UTC).isoformat(timespec='seconds')}")
 
 
-def _runner(app: AppState, journal: Journal, supplied: Secret | None = None
-            ) -> tuple[Runner, str]:
+def _runner(app: "AppState", journal: "Journal", supplied: "Secret | None" = None
+            ) -> "tuple[Runner, str]":
     from keyguard.cli.inventory import make_fingerprinter
     from keyguard.rotation.apply import Runner
     from keyguard.rotation.context import RotationContext, Scratch
@@ -449,7 +447,7 @@ def _runner(app: AppState, journal: Journal, supplied: Secret | None = None
     return Runner(ctx, journal, run_id, scratch, boundary=_boundary()), run_id
 
 
-def _read_supply(from_keyring: str | None, use_stdin: bool) -> Secret | None:
+def _read_supply(from_keyring: str | None, use_stdin: bool) -> "Secret | None":
     """The supplied new key, read once (keyring item, stdin, or a hidden prompt on a tty)."""
     from keyguard.rotation import supply
 
@@ -466,7 +464,7 @@ def _read_supply(from_keyring: str | None, use_stdin: bool) -> Secret | None:
     return supply.from_stream(sys.stdin)
 
 
-def _check_supply(built: RotationPlan, supplied: Secret | None, journal: Journal) -> None:
+def _check_supply(built: "RotationPlan", supplied: "Secret | None", journal: "Journal") -> None:
     """Before any change: one supplied key for exactly one item that needs one, same kind."""
     from keyguard.rotation.supply import SUPPLY_PARAM, kind_of, needs_supply
 
@@ -496,8 +494,8 @@ def _check_supply(built: RotationPlan, supplied: Secret | None, journal: Journal
                          "supply the key created for this rotation")
 
 
-def _without_assisted(built: RotationPlan, supplied: Secret | None, journal: Journal
-                      ) -> tuple[RotationPlan, list[Outcome]]:
+def _without_assisted(built: "RotationPlan", supplied: "Secret | None", journal: "Journal"
+                      ) -> "tuple[RotationPlan, list[Outcome]]":
     """Without a supplied key, `run` skips the rotations that need one (and says so)."""
     import dataclasses
 
@@ -520,7 +518,7 @@ def _without_assisted(built: RotationPlan, supplied: Secret | None, journal: Jou
     return dataclasses.replace(built, items=kept), skipped
 
 
-def _select_term(item: RotationItem) -> str:
+def _select_term(item: "RotationItem") -> str:
     """A ``--select`` term that picks this item's key (its id, else its name)."""
     return f"key_id={item.key_id}" if item.key_id else f"name={item.name}"
 
@@ -541,11 +539,11 @@ def _boundary() -> Callable[[], None] | None:
     return hit
 
 
-def _plan(app: AppState, policy: Path | None, source: list[str] | None,
+def _plan(app: "AppState", policy: Path | None, source: list[str] | None,
           region: list[str] | None, select: str | None, max_keys: int | None, grace_days: int,
-          state: Path | None, journal: Journal,
+          state: Path | None, journal: "Journal",
           hooks_file: Path | None = None, alert_files: list[Path] | None = None,
-          approve: bool = False) -> tuple[Inventory, RotationPlan]:
+          approve: bool = False) -> "tuple[Inventory, RotationPlan]":
     """Inventory (values inspected, to find copies), policy verdict, then the pure plan."""
     from keyguard.canary.store import load_index
     from keyguard.cli.inventory import make_fingerprinter, run_and_record
@@ -587,7 +585,7 @@ def _plan(app: AppState, policy: Path | None, source: list[str] | None,
     return result, built
 
 
-def planners() -> list[tuple[str, Callable[[KeyRecord], bool], Planner]]:
+def planners() -> "list[tuple[str, Callable[[KeyRecord], bool], Planner]]":
     """Every registered rotator's (name, claims, plan), built-ins in their documented order."""
     from keyguard.rotation.rotators import ORDER, ROTATORS
 
@@ -600,7 +598,7 @@ def planners() -> list[tuple[str, Callable[[KeyRecord], bool], Planner]]:
     return found
 
 
-def render_plan(built: RotationPlan) -> str:
+def render_plan(built: "RotationPlan") -> str:
     """The table view of a plan (``keyguard rotate plan``; also the demo's dry run)."""
     return _render_plan(built, PlanFormat.TABLE)
 
@@ -615,7 +613,7 @@ def _confirm(yes: bool, question: str) -> None:
         raise typer.Exit(int(ExitCode.OK))
 
 
-def _count(built: RotationPlan) -> str:
+def _count(built: "RotationPlan") -> str:
     rot = sum(1 for i in built.items if i.action == "rotate")
     dele = len(built.items) - rot
     return f"{rot} key(s)" + (f" and delete {dele} old key(s)" if dele else "")
@@ -625,7 +623,7 @@ def _iso(when: datetime | None) -> str:
     return when.isoformat(timespec="seconds") if when else ""
 
 
-def _render_plan(built: RotationPlan, fmt: PlanFormat) -> str:
+def _render_plan(built: "RotationPlan", fmt: PlanFormat) -> str:
     from keyguard.rotation.plan import plan_to_dict
 
     if fmt is PlanFormat.JSON:
@@ -649,7 +647,7 @@ def _render_plan(built: RotationPlan, fmt: PlanFormat) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plan_summary(built: RotationPlan, result: Inventory) -> str:
+def _plan_summary(built: "RotationPlan", result: "Inventory") -> str:
     text = (f"keyguard: {_count(built)} planned, {len(built.skipped)} skipped, "
             f"{len(built.deferred)} deferred, from {len(result.keys)} keys")
     if result.partial:
@@ -658,7 +656,7 @@ def _plan_summary(built: RotationPlan, result: Inventory) -> str:
     return text
 
 
-def _render_outcomes(outcomes: Sequence[Outcome], fmt: PlanFormat, run_id: str) -> str:
+def _render_outcomes(outcomes: "Sequence[Outcome]", fmt: PlanFormat, run_id: str) -> str:
     if fmt is PlanFormat.JSON:
         from keyguard.rotation.notify import outcome_dict
 
@@ -674,7 +672,7 @@ def _render_outcomes(outcomes: Sequence[Outcome], fmt: PlanFormat, run_id: str) 
     return "\n".join(lines) + "\n"
 
 
-def _webhook(notify: str | None) -> Webhook | None:
+def _webhook(notify: str | None) -> "Webhook | None":
     """Parse --notify before any work (a bad value is exit 2)."""
     if notify is None:
         return None
@@ -683,7 +681,7 @@ def _webhook(notify: str | None) -> Webhook | None:
     return parse_webhook(notify)
 
 
-def _notify(app: AppState, hook: Webhook, outcomes: Sequence[Outcome], run_id: str) -> bool:
+def _notify(app: "AppState", hook: "Webhook", outcomes: "Sequence[Outcome]", run_id: str) -> bool:
     """Post the report; a failure is a warning (host only) and returns False."""
     from keyguard.rotation.notify import payload
     from keyguard.usage.notify import HttpPoster, NotifyError
@@ -696,8 +694,8 @@ def _notify(app: AppState, hook: Webhook, outcomes: Sequence[Outcome], run_id: s
     return True
 
 
-def _finish(app: AppState, outcomes: Sequence[Outcome], fmt: PlanFormat, output: str,
-            run_id: str, *, partial: bool, note: str = "", hook: Webhook | None = None) -> None:
+def _finish(app: "AppState", outcomes: "Sequence[Outcome]", fmt: PlanFormat, output: str,
+            run_id: str, *, partial: bool, note: str = "", hook: "Webhook | None" = None) -> None:
     """Write the rotation report, notify, and pick the exit code.
 
     4 stopped, 1 rolled back, 3 partial inventory or failed notification, else 0.

@@ -1,7 +1,5 @@
 """``keyguard rules`` and ``keyguard rules show ID``: the rule catalogue, explained."""
 
-from __future__ import annotations
-
 import enum
 import json
 from typing import Annotated

@@ -4,8 +4,6 @@ Heavy modules (duckdb, the importers, the detectors) load inside the command, so
 ``keyguard --help`` and completion never import them.
 """
 
-from __future__ import annotations
-
 import enum
 import sys
 from collections import Counter
@@ -276,15 +274,15 @@ class _Outcome:
     """Raised alerts split into shown, suppressed and below --min-severity."""
 
     raised: int
-    shown: tuple[ReportedAlert, ...]
-    suppressed: tuple[SuppressedAlert, ...]
+    shown: "tuple[ReportedAlert, ...]"
+    suppressed: "tuple[SuppressedAlert, ...]"
     below: int
-    expired: tuple[Suppression, ...]
+    expired: "tuple[Suppression, ...]"
     raw: dict[str, str]  # shown key (scrubbed) -> key id as stored, for store lookups
 
 
-def _triage(raised: list[Alert], suppressions: tuple[Suppression, ...], minimum: Severity,
-            now: datetime, tags_of: TagLookup) -> _Outcome:
+def _triage(raised: "list[Alert]", suppressions: "tuple[Suppression, ...]", minimum: "Severity",
+            now: datetime, tags_of: "TagLookup") -> _Outcome:
     """Suppressions first (an explicit decision), then --min-severity; ids before scrubbing."""
     from keyguard.redact import scrub_alert
     from keyguard.usage.alerts import alert_id, at_least, sort_key
@@ -303,7 +301,7 @@ def _triage(raised: list[Alert], suppressions: tuple[Suppression, ...], minimum:
     return _Outcome(len(raised), shown, suppressed, cut.below, triage.expired, raw)
 
 
-def _volumes(store: UsageStore, outcome: _Outcome) -> dict[str, Volume]:
+def _volumes(store: "UsageStore", outcome: _Outcome) -> "dict[str, Volume]":
     """Hourly volume around each shown key's alerts (one small query per key)."""
     from keyguard.usage.sparkline import hourly_volume
 
@@ -332,7 +330,7 @@ def _detector_docs(names: list[str]) -> dict[str, str]:
     return docs
 
 
-def _from_state(config: Config) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
+def _from_state(config: "Config") -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
     """Recorded canaries and inventory tags, from one read of the state database.
 
     Canaries (``keyguard canary create|register``) alert without ``--canary``; tags (by key
@@ -384,7 +382,7 @@ def _unicode_ok(output: str) -> bool:
     return True
 
 
-def alert_dict(alert: Alert) -> dict[str, Any]:
+def alert_dict(alert: "Alert") -> dict[str, Any]:
     """One alert as the JSON contract describes it (stable ``id``, secret-looking text scrubbed).
 
     Kept here for other commands' JSON reports (``keyguard canary check``).
@@ -397,7 +395,7 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
     return contract(ReportedAlert(alert_id(alert), scrub_alert(alert)))
 
 
-def render(report: UsageReport, fmt: UsageFormat, unicode: bool = True) -> str:
+def render(report: "UsageReport", fmt: UsageFormat, unicode: bool = True) -> str:
     """The report text in ``fmt``; exhaustive over UsageFormat (mypy checks the ``assert_never``)."""
     from keyguard.usage.render import csv, json, sarif, table
 
@@ -412,8 +410,8 @@ def render(report: UsageReport, fmt: UsageFormat, unicode: bool = True) -> str:
     assert_never(fmt)
 
 
-def _stats(stats: ImportStats, added: AddResult, window: Window | None, outcome: _Outcome,
-           detectors: list[str], min_severity: str, delivery: Delivery | None) -> dict[str, Any]:
+def _stats(stats: "ImportStats", added: "AddResult", window: "Window | None", outcome: _Outcome,
+           detectors: list[str], min_severity: str, delivery: "Delivery | None") -> dict[str, Any]:
     """The JSON ``stats`` object: import counts, then what happened to each raised alert."""
     from keyguard.redact import scrub
     from keyguard.serialize import iso
@@ -455,8 +453,8 @@ def _stats(stats: ImportStats, added: AddResult, window: Window | None, outcome:
     }
 
 
-def _summary(outcome: _Outcome, stats: ImportStats, added: AddResult, failing: int,
-             threshold: str, delivery: Delivery | None) -> str:
+def _summary(outcome: _Outcome, stats: "ImportStats", added: "AddResult", failing: int,
+             threshold: str, delivery: "Delivery | None") -> str:
     """One stderr line: what was read, what was new, what was found, and the gate's verdict."""
     parts = [f"keyguard: {stats.events} event(s) from {stats.files} file(s), "
              f"{added.inserted} new", f"{len(outcome.shown)} alert(s)"]

@@ -56,6 +56,32 @@ def test_help_imports_no_heavy_library() -> None:
     assert out == "[]"
 
 
+def test_command_annotations_are_objects_not_strings() -> None:
+    """typer evaluates string annotations on every start (see keyguard/cli/__init__.py)."""
+    from keyguard.cli import main as _  # noqa: F401 - registers every command
+
+    cli_modules = [name for name in sys.modules if name.startswith("keyguard.cli")]
+    assert len(cli_modules) >= 10
+    for name in cli_modules:
+        module = sys.modules[name]
+        assert getattr(module, "annotations", None) is None, name  # no __future__ import
+    from keyguard.cli import app
+
+    commands = list(app.registered_commands)
+    groups = [group.typer_instance for group in app.registered_groups]
+    while groups:
+        sub = groups.pop()
+        if sub is not None:
+            commands += sub.registered_commands
+            groups += [group.typer_instance for group in sub.registered_groups]
+    assert len(commands) >= 20
+    for info in commands:
+        callback = info.callback
+        assert callback is not None
+        strings = [k for k, v in callback.__annotations__.items() if isinstance(v, str)]
+        assert strings == [], (callback.__name__, strings)
+
+
 def test_python_dash_m_matches_console_script() -> None:
     result = subprocess.run([sys.executable, "-m", "keyguard", "--version"], capture_output=True,
                             text=True, check=False, cwd=ROOT)
