@@ -202,7 +202,7 @@ FROM kg_stage
 #: In-memory databases of the staging tables (see :func:`load`: one per file) and tables.
 _DB = "kg_bulk"
 _TABLES = ("kg_stage", "kg_odd", "kg_ident", "kg_source", "kg_misc", "kg_fate", "kg_pick",
-           "kg_want", "kg_texts", "kg_analysis")
+           "kg_want", "kg_analysis")
 #: Odd rows decoded by Python per batch (bounds the texts held in Python at once).
 _ODD_BATCH = 20_000
 
@@ -325,14 +325,16 @@ def _load(job: BulkFile, con: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyCon
     _odd_prompts(cur, sampling.prefilter_literals(traps))
     _fates(cur, out, since, mark)
     total = sampling.pick(cur, config)
-    _map_groups(cur, job, read_args)
-    picked = cur.execute("""
-        SELECT p.srow, p.w, p.forced, coalesce(o.text, w.text)
-        FROM kg_pick p JOIN kg_stage s ON s.rowid = p.srow
-        LEFT JOIN kg_odd o ON o.srow = p.srow LEFT JOIN kg_texts w ON w.rid = s.rid
-        ORDER BY p.srow""").fetchall()
-    if any(row[3] is None for row in picked):
-        raise Declined("the file changed while it was read")
+    texts = _map_groups(cur, job, read_args)
+    picked: list[tuple[int, float, bool, str]] = []
+    for srow, w, forced, rid, odd in cur.execute("""
+            SELECT p.srow, p.w, p.forced, s.rid, o.text
+            FROM kg_pick p JOIN kg_stage s ON s.rowid = p.srow
+            LEFT JOIN kg_odd o ON o.srow = p.srow ORDER BY p.srow""").fetchall():
+        text = odd if odd is not None else texts.get(rid)
+        if text is None:  # a sampled prompt the second read did not find
+            raise Declined("the file changed while it was read")
+        picked.append((srow, w, forced, text))
     sampling.write_analysis(cur, config, picked)
     out.analysed, out.estimated = len(picked), total - len(picked)
     _insert(con, db, job, run, insert_columns, out)
@@ -402,10 +404,11 @@ def _misc(agent: str | None, m_agent: str | None, h_ua: str | None, h_ua2: str |
 
 
 def _map_groups(cur: duckdb.DuckDBPyConnection, job: BulkFile, read_args: list[object]
-                ) -> None:
+                ) -> dict[int, str]:
     """Map each distinct combination of the repeated fields with the row importer's code.
 
-    The same second read of the file fetches the sampled prompts' texts (``kg_texts``).
+    The same second read of the file fetches the sampled prompts' texts: returned by
+    ``rid``, for the picked rows of the plain shape (``kg_want``).
     Combinations are keyed by their 64-bit hash (integer GROUP BYs and joins instead of
     ten string columns); two different combinations with one hash would take ~2^32 of them.
     """
@@ -416,11 +419,7 @@ def _map_groups(cur: duckdb.DuckDBPyConnection, job: BulkFile, read_args: list[o
     rows = cur.execute(_GROUPS, read_args).fetchall()  # the same file, read the same way
     # grouping() bits: 8 gi, 4 gs, 2 gm, 1 pid (set when rolled up); values follow in
     # name order after gi, gs, gm, pid, level and text
-    texts = [(row[3], row[5]) for row in rows if row[4] == 14 and row[3] is not None]
-    kg_text = {"rid": np.array([t[0] for t in texts], dtype=np.uint64),  # noqa: F841
-               "text": np.array([t[1] for t in texts], dtype=object)}
-    cur.execute("CREATE OR REPLACE TABLE kg_texts AS SELECT rid::UBIGINT AS rid, "
-                "text::VARCHAR AS text FROM kg_text")
+    texts = {row[3]: row[5] for row in rows if row[4] == 14 and row[3] is not None}
     plans = (("kg_ident", "gi", 7, _IDENT, _ident,
               ("key_id", "key_alias", "principal", "account", "action", "model")),
              ("kg_source", "gs", 11, _SOURCE, _source, ("source_ip", "source_host")),
@@ -451,6 +450,7 @@ def _map_groups(cur: duckdb.DuckDBPyConnection, job: BulkFile, read_args: list[o
                               ).fetchone()
         if missing and missing[0]:
             raise Declined("the file changed while it was read")
+    return texts
 
 
 def _countries(ips: list[object], config: UsageConfig) -> list[str | None]:

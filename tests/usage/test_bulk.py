@@ -311,9 +311,9 @@ def test_a_file_rewritten_between_the_two_reads_is_declined(tmp_path: Path,
     log = write_jsonl(tmp_path / "spend.jsonl", [spend_row(i) for i in range(12)])
     map_groups = bulk._map_groups
 
-    def rotate_first(cur: Any, job: BulkFile, read_args: list[object]) -> None:
+    def rotate_first(cur: Any, job: BulkFile, read_args: list[object]) -> dict[int, str]:
         write_jsonl(log, [spend_row(0)])  # the log is rotated after DuckDB staged it
-        map_groups(cur, job, read_args)
+        return map_groups(cur, job, read_args)
 
     monkeypatch.setattr(bulk, "_map_groups", rotate_first)
     got, _, jobs = _import(BULK_ALL, log)
@@ -329,11 +329,11 @@ def test_a_file_whose_prompts_changed_between_the_reads_is_declined(
     log = write_jsonl(tmp_path / "spend.jsonl", rows)
     map_groups = bulk._map_groups
 
-    def rewrite_prompts(cur: Any, job: BulkFile, read_args: list[object]) -> None:
+    def rewrite_prompts(cur: Any, job: BulkFile, read_args: list[object]) -> dict[int, str]:
         for row in rows:  # same fields, so the same groups; other prompts
             row["messages"] = [{"role": "user", "content": f"rewritten {row['request_id']}"}]
         write_jsonl(log, rows)
-        map_groups(cur, job, read_args)
+        return map_groups(cur, job, read_args)
 
     monkeypatch.setattr(bulk, "_map_groups", rewrite_prompts)
     got, _, jobs = _import(BULK_ALL, log)
